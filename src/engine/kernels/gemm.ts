@@ -11,6 +11,10 @@
  * single place. This is the portable reference: accumulation in float32, rounding after every multiply-add as a
  * Float32Array store does, which keeps it within float32 rounding of PyTorch's reference BLAS.
  */
+import { sgemmJs } from './js-gemm.js';
+import { decodeBase64, hasRelaxedSimd, hasWasmSimd, instantiateGemm, instantiateGemmAsync } from './wasm-gemm.js';
+import { GEMM_RELAXED_WASM, GEMM_SIMD_WASM } from './wasm/gemm.generated.js';
+
 export interface GemmArgs {
   transA: boolean;
   transB: boolean;
@@ -51,4 +55,76 @@ export let sgemm: (args: GemmArgs) => void = sgemmReference;
 
 export function setGemmKernel(kernel: (args: GemmArgs) => void): void {
   sgemm = kernel;
+  active = 'custom';
+}
+
+// ---- Kernel selection -----------------------------------------------------------------------------------------------
+// The registry lives here, beside the binding it swaps, so that importing any op (which imports this module) is enough
+// to get the fastest kernel: there is no separate initialisation call to forget.
+
+export type KernelName = 'relaxed' | 'simd' | 'js';
+const PREFERENCE: KernelName[] = ['relaxed', 'simd', 'js'];
+const kernels = new Map<KernelName, (args: GemmArgs) => void>([['js', sgemmJs]]);
+let active: KernelName | 'custom' = 'js';
+sgemm = sgemmJs;
+
+function register(name: KernelName, fn: (args: GemmArgs) => void): void {
+  kernels.set(name, fn);
+  // A kernel that became ready later (asynchronous compilation in a browser) replaces a slower automatic choice,
+  // never a kernel the user picked.
+  if (!userChoice && PREFERENCE.indexOf(name) < PREFERENCE.indexOf(active as KernelName)) {
+    sgemm = fn;
+    active = name;
+  }
+}
+let userChoice = false;
+
+const pending: Promise<void>[] = [];
+function load(name: KernelName, b64: string): void {
+  const bytes = decodeBase64(b64);
+  try {
+    register(name, instantiateGemm(bytes));
+  } catch {
+    // Browsers refuse synchronous compilation of larger modules on the main thread; compile in the background.
+    pending.push(instantiateGemmAsync(bytes).then((fn) => register(name, fn), () => undefined));
+  }
+}
+
+/**
+ * Probes the runtime and loads every WebAssembly kernel it supports that is not loaded yet. Runs at import; call it
+ * again after enabling relaxed SIMD late (Node 20: `v8.setFlagsFromString('--experimental-wasm-relaxed-simd')`, see
+ * src/runtime/relaxed-simd.ts). Resolves when background compilation (browsers) has finished.
+ */
+export function detectKernels(): Promise<void> {
+  if (!kernels.has('simd') && hasWasmSimd()) load('simd', GEMM_SIMD_WASM);
+  if (!kernels.has('relaxed') && hasRelaxedSimd()) load('relaxed', GEMM_RELAXED_WASM);
+  return Promise.all(pending).then(() => undefined);
+}
+
+/** Resolves once every kernel this runtime supports at import time is usable (immediately in Node). */
+export const kernelsReady: Promise<void> = detectKernels();
+
+/** Kernel paths usable in this runtime, fastest first. */
+export function availableKernels(): KernelName[] {
+  return PREFERENCE.filter((n) => kernels.has(n));
+}
+
+/** Switches every matrix product to the named kernel; throws if this runtime lacks it. */
+export function useKernel(name: KernelName): void {
+  const fn = kernels.get(name);
+  if (!fn) {
+    throw new Error(`kernel '${name}' is not available in this runtime (available: ${availableKernels().join(', ')})`);
+  }
+  sgemm = fn;
+  active = name;
+  userChoice = true;
+}
+
+export function activeKernel(): KernelName | 'custom' {
+  return active;
+}
+
+/** The raw kernel of a path (tests call each path directly). */
+export function gemmKernel(name: KernelName): ((args: GemmArgs) => void) | undefined {
+  return kernels.get(name);
 }

@@ -1,0 +1,242 @@
+/**
+ * Generates the WebAssembly text of gradloom's SIMD sgemm (see src/engine/kernels/wasm-gemm.ts for the host side).
+ *
+ * Why generated: a register-blocked micro-kernel is the same few lines repeated for every accumulator, and the edge
+ * tiles (fewer rows, fewer columns) are the same kernel with other constants. Writing them by hand invites typos that
+ * only show on odd shapes; a generator makes every variant from one template.
+ *
+ * Layout contract with the host (all addresses in bytes inside the module's own memory):
+ *   A element (i, k) at  pa + i*rs + k*ks   (rs = K*4, ks = 4 for A [M×K]; rs = 4, ks = M*4 for transA, A stored [K×M])
+ *   B element (k, j) at  pb + k*ldb + j*4  (transB operands are transposed into scratch by `transpose` first)
+ *   C element (i, j) at  pc + i*ldc + j*4
+ * The kernel may read (never write) up to 12 bytes past the last element of a B row and of a C row, so the host keeps
+ * 16 bytes of padding after each region. Lanes read that way only feed lanes that are never stored.
+ */
+
+export interface GemmWatOptions {
+  /** Use f32x4.relaxed_madd (fused where the CPU has FMA) instead of f32x4.mul + f32x4.add. */
+  relaxed: boolean;
+  /** Rows of the main register tile. */
+  mr: number;
+  /** Vectors (of 4 floats) per row of the main register tile; narrower tiles handle the right edge. */
+  nrv: number;
+  /** Depth of a K block: a B panel of kc rows stays in L1 while every row tile of A passes over it. */
+  kc: number;
+}
+
+export const DEFAULT_GEMM_OPTIONS: Omit<GemmWatOptions, 'relaxed'> = { mr: 4, nrv: 2, kc: 256 };
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+/** One micro-kernel: an mr × (nrv*4) tile of C, over kc steps of K. `partial` stores only `nv` (< 4) columns. */
+function microKernel(o: GemmWatOptions, mr: number, nrv: number, partial: boolean): string {
+  const name = `$k_${mr}x${nrv}${partial ? 'p' : ''}`;
+  const acc = (r: number, v: number) => `$c${r}_${v}`;
+  const lines: string[] = [];
+  lines.push(
+    `(func ${name} (param $pa i32) (param $rs i32) (param $ks i32) (param $pb i32) (param $ldb i32) ` +
+      `(param $pc i32) (param $ldc i32) (param $kc i32) (param $acc i32)${partial ? ' (param $nv i32)' : ''}`,
+  );
+  for (const r of range(mr)) for (const v of range(nrv)) lines.push(`  (local ${acc(r, v)} v128)`);
+  for (const v of range(nrv)) lines.push(`  (local $b${v} v128)`);
+  lines.push('  (local $a v128) (local $p i32)');
+  for (const r of range(mr)) if (r > 0) lines.push(`  (local $o${r} i32)`);
+  for (const r of range(mr)) if (r > 0) lines.push(`  (local.set $o${r} (i32.mul (local.get $rs) (i32.const ${r})))`);
+  // Start from C (accumulate) or from zero.
+  lines.push('  (if (local.get $acc) (then');
+  for (const r of range(mr)) {
+    lines.push(`    (local.set $p (i32.add (local.get $pc) (i32.mul (local.get $ldc) (i32.const ${r}))))`);
+    for (const v of range(nrv)) lines.push(`    (local.set ${acc(r, v)} (v128.load offset=${v * 16} align=4 (local.get $p)))`);
+  }
+  lines.push('  ))');
+  // The K loop: every element of A is broadcast once and multiplied into a row of accumulators. No test for zeros:
+  // 0 * Inf must stay NaN.
+  lines.push('  (loop $kl');
+  for (const v of range(nrv)) lines.push(`    (local.set $b${v} (v128.load offset=${v * 16} align=4 (local.get $pb)))`);
+  for (const r of range(mr)) {
+    const addr = r === 0 ? '(local.get $pa)' : `(i32.add (local.get $pa) (local.get $o${r}))`;
+    lines.push(`    (local.set $a (v128.load32_splat align=4 ${addr}))`);
+    for (const v of range(nrv)) {
+      const c = acc(r, v);
+      lines.push(
+        o.relaxed
+          ? `    (local.set ${c} (f32x4.relaxed_madd (local.get $a) (local.get $b${v}) (local.get ${c})))`
+          : `    (local.set ${c} (f32x4.add (local.get ${c}) (f32x4.mul (local.get $a) (local.get $b${v}))))`,
+      );
+    }
+  }
+  lines.push('    (local.set $pa (i32.add (local.get $pa) (local.get $ks)))');
+  lines.push('    (local.set $pb (i32.add (local.get $pb) (local.get $ldb)))');
+  lines.push('    (br_if $kl (local.tee $kc (i32.sub (local.get $kc) (i32.const 1))))');
+  lines.push('  )');
+  // Store the tile.
+  for (const r of range(mr)) {
+    lines.push(`  (local.set $p (i32.add (local.get $pc) (i32.mul (local.get $ldc) (i32.const ${r}))))`);
+    if (!partial) {
+      for (const v of range(nrv)) lines.push(`  (v128.store offset=${v * 16} align=4 (local.get $p) (local.get ${acc(r, v)}))`);
+    } else {
+      lines.push(`  (f32.store align=4 (local.get $p) (f32x4.extract_lane 0 (local.get ${acc(r, 0)})))`);
+      for (const l of [1, 2]) {
+        lines.push(
+          `  (if (i32.gt_u (local.get $nv) (i32.const ${l})) (then ` +
+            `(f32.store offset=${l * 4} align=4 (local.get $p) (f32x4.extract_lane ${l} (local.get ${acc(r, 0)})))))`,
+        );
+      }
+    }
+  }
+  lines.push(')');
+  return lines.join('\n');
+}
+
+/**
+ * All row tiles of one column strip: full mr-row tiles, then one smaller tile for the M % mr leftover rows.
+ * `$rows_<nrv>[p]` has the micro-kernel's parameters plus $M (and $nv for the partial strip).
+ */
+function rowsFunc(o: GemmWatOptions, nrv: number, partial: boolean): string {
+  const suffix = `${nrv}${partial ? 'p' : ''}`;
+  const nvParam = partial ? ' (param $nv i32)' : '';
+  const nvArg = partial ? ' (local.get $nv)' : '';
+  const args = (pa: string, pc: string) =>
+    `${pa} (local.get $rs) (local.get $ks) (local.get $pb) (local.get $ldb) ${pc} (local.get $ldc) (local.get $kc) (local.get $acc)${nvArg}`;
+  const lines: string[] = [];
+  lines.push(
+    `(func $rows_${suffix} (param $pa i32) (param $rs i32) (param $ks i32) (param $pb i32) (param $ldb i32) ` +
+      `(param $pc i32) (param $ldc i32) (param $kc i32) (param $acc i32) (param $M i32)${nvParam}`,
+  );
+  lines.push('  (local $i i32) (local $left i32)');
+  lines.push('  (block $done (loop $il');
+  lines.push(`    (br_if $done (i32.gt_s (i32.add (local.get $i) (i32.const ${o.mr})) (local.get $M)))`);
+  lines.push(`    (call $k_${o.mr}x${suffix} ${args('(local.get $pa)', '(local.get $pc)')})`);
+  lines.push(`    (local.set $pa (i32.add (local.get $pa) (i32.mul (local.get $rs) (i32.const ${o.mr}))))`);
+  lines.push(`    (local.set $pc (i32.add (local.get $pc) (i32.mul (local.get $ldc) (i32.const ${o.mr}))))`);
+  lines.push(`    (local.set $i (i32.add (local.get $i) (i32.const ${o.mr})))`);
+  lines.push('    (br $il)))');
+  lines.push('  (local.set $left (i32.sub (local.get $M) (local.get $i)))');
+  for (const r of range(o.mr)) {
+    if (r === 0) continue;
+    lines.push(`  (if (i32.eq (local.get $left) (i32.const ${r})) (then (call $k_${r}x${suffix} ${args('(local.get $pa)', '(local.get $pc)')})))`);
+  }
+  lines.push(')');
+  return lines.join('\n');
+}
+
+function driver(o: GemmWatOptions): string {
+  const nr = o.nrv * 4;
+  const strip = (suffix: string, nv = '') =>
+    `(call $rows_${suffix} (local.get $paK) (local.get $rs) (local.get $ks) ` +
+    `(i32.add (local.get $pbK) (i32.shl (local.get $j) (i32.const 2))) (local.get $ldb) ` +
+    `(i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2))) (local.get $ldc) (local.get $kc) (local.get $accum) (local.get $M)${nv})`;
+  const lines: string[] = [];
+  lines.push(
+    '(func $gemm (export "gemm") (param $pa i32) (param $pb i32) (param $pc i32) (param $M i32) (param $N i32) (param $K i32) ' +
+      '(param $rs i32) (param $ks i32) (param $ldb i32) (param $ldc i32) (param $acc i32)',
+  );
+  lines.push('  (local $k0 i32) (local $kc i32) (local $accum i32) (local $paK i32) (local $pbK i32) (local $j i32)');
+  lines.push('  (if (i32.or (i32.or (i32.eqz (local.get $M)) (i32.eqz (local.get $N))) (i32.eqz (local.get $K))) (then (return)))');
+  lines.push('  (loop $kb');
+  lines.push(`    (local.set $kc (select (i32.const ${o.kc}) (i32.sub (local.get $K) (local.get $k0)) ` +
+    `(i32.gt_s (i32.sub (local.get $K) (local.get $k0)) (i32.const ${o.kc}))))`);
+  lines.push('    (local.set $accum (i32.or (local.get $acc) (i32.ne (local.get $k0) (i32.const 0))))');
+  lines.push('    (local.set $paK (i32.add (local.get $pa) (i32.mul (local.get $k0) (local.get $ks))))');
+  lines.push('    (local.set $pbK (i32.add (local.get $pb) (i32.mul (local.get $k0) (local.get $ldb))))');
+  lines.push('    (local.set $j (i32.const 0))');
+  // Widest strips first, then narrower ones for the right edge, then a partial strip of 1 to 3 columns.
+  for (let v = o.nrv; v >= 1; v--) {
+    const w = v * 4;
+    if (v === o.nrv) {
+      lines.push('    (block $jd (loop $jl');
+      lines.push(`      (br_if $jd (i32.gt_s (i32.add (local.get $j) (i32.const ${nr})) (local.get $N)))`);
+      lines.push(`      ${strip(String(v))}`);
+      lines.push(`      (local.set $j (i32.add (local.get $j) (i32.const ${nr})))`);
+      lines.push('      (br $jl)))');
+    } else {
+      lines.push(`    (if (i32.le_s (i32.add (local.get $j) (i32.const ${w})) (local.get $N)) (then`);
+      lines.push(`      ${strip(String(v))}`);
+      lines.push(`      (local.set $j (i32.add (local.get $j) (i32.const ${w})))))`);
+    }
+  }
+  lines.push('    (if (i32.lt_s (local.get $j) (local.get $N)) (then');
+  lines.push(`      ${strip('1p', ' (i32.sub (local.get $N) (local.get $j))')}))`);
+  lines.push('    (local.set $k0 (i32.add (local.get $k0) (local.get $kc)))');
+  lines.push('    (br_if $kb (i32.lt_s (local.get $k0) (local.get $K))))');
+  lines.push(')');
+  return lines.join('\n');
+}
+
+/** dst [cols × rows] = transpose of src [rows × cols], both row-major f32, in 8×8 blocks to keep both sides in cache. */
+function transposeFunc(): string {
+  return `(func $transpose (export "transpose") (param $src i32) (param $dst i32) (param $rows i32) (param $cols i32)
+  (local $i0 i32) (local $j0 i32) (local $i i32) (local $j i32) (local $ie i32) (local $je i32)
+  (block $d0 (loop $l0
+    (br_if $d0 (i32.ge_s (local.get $i0) (local.get $rows)))
+    (local.set $ie (select (i32.add (local.get $i0) (i32.const 8)) (local.get $rows)
+      (i32.lt_s (i32.add (local.get $i0) (i32.const 8)) (local.get $rows))))
+    (local.set $j0 (i32.const 0))
+    (block $d1 (loop $l1
+      (br_if $d1 (i32.ge_s (local.get $j0) (local.get $cols)))
+      (local.set $je (select (i32.add (local.get $j0) (i32.const 8)) (local.get $cols)
+        (i32.lt_s (i32.add (local.get $j0) (i32.const 8)) (local.get $cols))))
+      (local.set $i (local.get $i0))
+      (block $d2 (loop $l2
+        (br_if $d2 (i32.ge_s (local.get $i) (local.get $ie)))
+        (local.set $j (local.get $j0))
+        (block $d3 (loop $l3
+          (br_if $d3 (i32.ge_s (local.get $j) (local.get $je)))
+          (f32.store (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $j) (local.get $rows)) (local.get $i)) (i32.const 2)))
+            (f32.load (i32.add (local.get $src) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $cols)) (local.get $j)) (i32.const 2)))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $l3)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l2)))
+      (local.set $j0 (i32.add (local.get $j0) (i32.const 8)))
+      (br $l1)))
+    (local.set $i0 (i32.add (local.get $i0) (i32.const 8)))
+    (br $l0)))
+)`;
+}
+
+export function gemmWat(o: GemmWatOptions): string {
+  const parts: string[] = ['(module', '(memory (export "memory") 1)'];
+  for (let v = o.nrv; v >= 1; v--) for (let r = 1; r <= o.mr; r++) parts.push(microKernel(o, r, v, false));
+  for (let r = 1; r <= o.mr; r++) parts.push(microKernel(o, r, 1, true));
+  for (let v = o.nrv; v >= 1; v--) parts.push(rowsFunc(o, v, false));
+  parts.push(rowsFunc(o, 1, true));
+  parts.push(driver(o));
+  parts.push(transposeFunc());
+  parts.push(')');
+  return parts.join('\n');
+}
+
+/** Compiles WAT to bytes with the `wabt` npm package (a devDependency: only the generator needs it). */
+export async function compileWat(name: string, wat: string): Promise<Uint8Array> {
+  const { default: wabtInit } = await import('wabt');
+  const wabt = await wabtInit();
+  const mod = wabt.parseWat(name, wat, { simd: true, relaxed_simd: true });
+  try {
+    mod.validate();
+    return new Uint8Array(mod.toBinary({ write_debug_names: false }).buffer);
+  } finally {
+    mod.destroy();
+  }
+}
+
+function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('base64');
+}
+
+/** The TypeScript source of src/engine/kernels/wasm/gemm.generated.ts: both variants as base64. */
+export async function generateGemmModuleSource(options = DEFAULT_GEMM_OPTIONS): Promise<string> {
+  const simd = await compileWat('gemm-simd.wat', gemmWat({ ...options, relaxed: false }));
+  const relaxed = await compileWat('gemm-relaxed.wat', gemmWat({ ...options, relaxed: true }));
+  return [
+    '// GENERATED by `npm run build:wasm` (scripts/build-wasm.ts from scripts/gemm-wat.ts). Do not edit by hand:',
+    '// test/engine/kernels.test.ts fails when this file differs from what the generator makes.',
+    `// Tile ${options.mr}x${options.nrv * 4}, K block ${options.kc}.`,
+    `export const GEMM_TILE = ${JSON.stringify(options)};`,
+    `export const GEMM_SIMD_WASM = '${base64(simd)}';`,
+    `export const GEMM_RELAXED_WASM = '${base64(relaxed)}';`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,196 @@
+/**
+ * Elementwise and reduction loops on raw Float32Arrays, kept as small exported functions so a faster
+ * implementation can replace them one by one. Each result element is computed in double precision by JS and
+ * rounded once to float32 on store; for + - * / that single rounding gives exactly the float32 result (double
+ * rounding is innocuous when the wide format has >= 2p+2 bits).
+ */
+import { broadcastStrides, numelOf, sameShape } from '../shape.js';
+
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div';
+
+/**
+ * For every element of `outShape` (row-major), the offset of the element of `shape` it reads under broadcasting.
+ * Only used on the general path; same-shape and scalar operands never get here.
+ */
+export function broadcastOffsets(shape: readonly number[], outShape: readonly number[]): Int32Array {
+  const n = numelOf(outShape);
+  const res = new Int32Array(n);
+  const nd = outShape.length;
+  if (nd === 0) return res;
+  const st = broadcastStrides(shape, outShape);
+  const inner = outShape[nd - 1];
+  const innerStride = st[nd - 1];
+  const idx = new Array<number>(nd).fill(0);
+  let base = 0;
+  for (let o = 0; o < n; o += inner) {
+    for (let j = 0, off = base; j < inner; j++, off += innerStride) res[o + j] = off;
+    // Advance the counter over the outer dims.
+    for (let d = nd - 2; d >= 0; d--) {
+      idx[d]++;
+      base += st[d];
+      if (idx[d] < outShape[d]) break;
+      base -= st[d] * outShape[d];
+      idx[d] = 0;
+    }
+  }
+  return res;
+}
+
+/** out = a (op) b with a, b, out of equal length. */
+export function binarySame(op: BinaryOp, a: Float32Array, b: Float32Array, out: Float32Array): void {
+  const n = out.length;
+  switch (op) {
+    case 'add': for (let i = 0; i < n; i++) out[i] = a[i] + b[i]; break;
+    case 'sub': for (let i = 0; i < n; i++) out[i] = a[i] - b[i]; break;
+    case 'mul': for (let i = 0; i < n; i++) out[i] = a[i] * b[i]; break;
+    case 'div': for (let i = 0; i < n; i++) out[i] = a[i] / b[i]; break;
+  }
+}
+
+/** out = a (op) s, or s (op) a when `scalarLeft`; `s` must already be a float32 value. */
+export function binaryScalar(op: BinaryOp, a: Float32Array, s: number, out: Float32Array, scalarLeft: boolean): void {
+  const n = out.length;
+  switch (op) {
+    case 'add': for (let i = 0; i < n; i++) out[i] = a[i] + s; break;
+    case 'mul': for (let i = 0; i < n; i++) out[i] = a[i] * s; break;
+    case 'sub':
+      if (scalarLeft) for (let i = 0; i < n; i++) out[i] = s - a[i];
+      else for (let i = 0; i < n; i++) out[i] = a[i] - s;
+      break;
+    case 'div':
+      if (scalarLeft) for (let i = 0; i < n; i++) out[i] = s / a[i];
+      else for (let i = 0; i < n; i++) out[i] = a[i] / s;
+      break;
+  }
+}
+
+/** out = a (op) b under broadcasting to outShape. */
+export function binaryBroadcast(
+  op: BinaryOp,
+  a: Float32Array,
+  aShape: readonly number[],
+  b: Float32Array,
+  bShape: readonly number[],
+  outShape: readonly number[],
+): Float32Array {
+  const n = numelOf(outShape);
+  const out = new Float32Array(n);
+  const aFull = sameShape(aShape, outShape);
+  const bFull = sameShape(bShape, outShape);
+  if (aFull && bFull) {
+    binarySame(op, a, b, out);
+  } else if (aFull && b.length === 1) {
+    binaryScalar(op, a, b[0], out, false);
+  } else if (bFull && a.length === 1) {
+    binaryScalar(op, b, a[0], out, true);
+  } else {
+    const ia = aFull ? null : broadcastOffsets(aShape, outShape);
+    const ib = bFull ? null : broadcastOffsets(bShape, outShape);
+    for (let i = 0; i < n; i++) {
+      const x = a[ia ? ia[i] : i];
+      const y = b[ib ? ib[i] : i];
+      out[i] = op === 'add' ? x + y : op === 'sub' ? x - y : op === 'mul' ? x * y : x / y;
+    }
+  }
+  return out;
+}
+
+/**
+ * Sums `src` (of srcShape) down to dstShape, which must broadcast to srcShape: the gradient of a broadcast
+ * operand, and sum(dim, keepdim=true). Accumulates in double (a JS number) and rounds once per output.
+ * Returns `src` itself when nothing is reduced.
+ */
+export function sumToShape(src: Float32Array, srcShape: readonly number[], dstShape: readonly number[]): Float32Array {
+  if (sameShape(srcShape, dstShape)) return src;
+  const m = numelOf(dstShape);
+  const n = src.length;
+  if (m === 1) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += src[i];
+    return Float32Array.of(s);
+  }
+  if (m === n) return src.slice(); // only size-1 dims differ: same layout
+  const st = broadcastStrides(dstShape, srcShape);
+  const nd = srcShape.length;
+  const acc = new Float64Array(m);
+  const inner = srcShape[nd - 1];
+  const innerStride = st[nd - 1];
+  if (innerStride === 0) {
+    // Reducing the innermost dim: contiguous runs summed into one output.
+    const idx = new Array<number>(nd).fill(0);
+    let base = 0;
+    for (let o = 0; o < n; o += inner) {
+      let s = 0;
+      for (let j = 0; j < inner; j++) s += src[o + j];
+      acc[base] += s;
+      for (let d = nd - 2; d >= 0; d--) {
+        idx[d]++;
+        base += st[d];
+        if (idx[d] < srcShape[d]) break;
+        base -= st[d] * srcShape[d];
+        idx[d] = 0;
+      }
+    }
+  } else {
+    const offs = broadcastOffsets(dstShape, srcShape);
+    for (let i = 0; i < n; i++) acc[offs[i]] += src[i];
+  }
+  return Float32Array.from(acc);
+}
+
+/** Expands `src` (of srcShape, broadcastable to dstShape) to a full dstShape buffer. */
+export function expandTo(src: Float32Array, srcShape: readonly number[], dstShape: readonly number[]): Float32Array {
+  const n = numelOf(dstShape);
+  if (src.length === n) return src.slice();
+  if (src.length === 1) return new Float32Array(n).fill(src[0]);
+  const offs = broadcastOffsets(srcShape, dstShape);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = src[offs[i]];
+  return out;
+}
+
+/** out[i] = src[perm-transposed index]: materialises `transpose(d0, d1)` of a contiguous tensor. */
+export function transposeCopy(src: Float32Array, shape: readonly number[], d0: number, d1: number): Float32Array {
+  const nd = shape.length;
+  const out = new Float32Array(src.length);
+  if (nd === 2) {
+    const R = shape[0];
+    const C = shape[1];
+    // Blocked so both sides stay in cache for large matrices.
+    const B = 32;
+    for (let r0 = 0; r0 < R; r0 += B) {
+      const r1 = Math.min(R, r0 + B);
+      for (let c0 = 0; c0 < C; c0 += B) {
+        const c1 = Math.min(C, c0 + B);
+        for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * R + r] = src[r * C + c];
+      }
+    }
+    return out;
+  }
+  const outShape = shape.slice();
+  outShape[d0] = shape[d1];
+  outShape[d1] = shape[d0];
+  // Strides of the source, permuted to the output's dim order.
+  const srcStrides: number[] = [];
+  let acc = 1;
+  for (let i = nd - 1; i >= 0; i--) {
+    srcStrides[i] = acc;
+    acc *= shape[i];
+  }
+  const perm = srcStrides.slice();
+  perm[d0] = srcStrides[d1];
+  perm[d1] = srcStrides[d0];
+  const idx = new Array<number>(nd).fill(0);
+  let off = 0;
+  for (let i = 0; i < out.length; i++) {
+    out[i] = src[off];
+    for (let d = nd - 1; d >= 0; d--) {
+      idx[d]++;
+      off += perm[d];
+      if (idx[d] < outShape[d]) break;
+      off -= perm[d] * outShape[d];
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
