@@ -1,0 +1,134 @@
+/**
+ * Per-tenant limits: requests per minute (@fastify/rate-limit keyed by tenant), queued + running jobs, and stored
+ * bytes. Each refusal is a 429 with Retry-After and a message naming the limit and the variable that sets it.
+ * /healthz and /readyz are exempt: orchestrators must always be able to ask.
+ *
+ * Must be registered after the auth plugin (its onRequest hook sets request.tenant) and before the routes
+ * (@fastify/rate-limit attaches itself to routes as they are added).
+ */
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { needsAuth } from '../auth/plugin.js';
+import { QuotaExceededError } from './errors.js';
+
+export interface TenantUsage {
+  bytes: number;
+  queued: number;
+  running: number;
+}
+
+export interface QuotaPluginOptions {
+  /** Requests per minute per tenant; 0 disables. */
+  rateLimitPerMinute: number;
+  /** Queued + running jobs per tenant; 0 disables. */
+  tenantMaxActiveJobs: number;
+  /** Stored bytes per tenant; 0 disables. */
+  tenantMaxStoredBytes: number;
+  usage: (tenant: string) => Promise<TenantUsage>;
+  /** Routes (METHOD + pattern) that create a job. */
+  jobRoutes?: string[];
+  /** Routes that store data; refused once the tenant is at its storage quota. */
+  storageRoutes?: string[];
+  /** Rate-limit window; tests shorten it. */
+  timeWindowMs?: number;
+}
+
+export const EXEMPT_ROUTES = new Set(['/healthz', '/readyz']);
+const kReserved = Symbol('gradloom.quota.reserved');
+
+function routeKey(request: FastifyRequest): string {
+  return `${request.method} ${request.routeOptions.url ?? ''}`;
+}
+
+export function sendQuotaError(reply: FastifyReply, err: QuotaExceededError): FastifyReply {
+  return reply
+    .code(429)
+    .header('retry-after', String(err.retryAfterSeconds))
+    .send({ error: err.code, message: err.message });
+}
+
+async function quotaPlugin(app: FastifyInstance, options: QuotaPluginOptions): Promise<void> {
+  const jobRoutes = new Set(options.jobRoutes ?? ['POST /v1/jobs']);
+  const storageRoutes = new Set(options.storageRoutes ?? ['POST /v1/jobs', 'POST /v1/datasets']);
+  const windowMs = options.timeWindowMs ?? 60_000;
+
+  if (options.rateLimitPerMinute > 0) {
+    await app.register(rateLimit, {
+      global: true,
+      max: options.rateLimitPerMinute,
+      timeWindow: windowMs,
+      hook: 'onRequest',
+      // Authenticated routes count against the tenant; public ones (docs, static files) against the address.
+      keyGenerator: (request) =>
+        needsAuth(request.routeOptions.url) ? `tenant:${request.tenant}` : `ip:${request.ip}`,
+      allowList: (request) => EXEMPT_ROUTES.has(request.routeOptions.url ?? ''),
+      errorResponseBuilder: (_request, context) =>
+        new QuotaExceededError(
+          'rate_limited',
+          `rate limit exceeded: at most ${context.max} requests per minute per tenant (RATE_LIMIT_PER_MINUTE); retry in ${context.after}`,
+          Math.max(1, Math.ceil(context.ttl / 1000)),
+        ),
+    });
+  }
+
+  // Jobs reserved by requests still in flight, so two concurrent submissions cannot both take the last slot.
+  const reserved = new Map<string, number>();
+  const release = (request: FastifyRequest) => {
+    const r = request as unknown as Record<symbol, boolean>;
+    if (!r[kReserved]) return;
+    r[kReserved] = false;
+    const n = (reserved.get(request.tenant) ?? 1) - 1;
+    if (n <= 0) reserved.delete(request.tenant);
+    else reserved.set(request.tenant, n);
+  };
+
+  app.addHook('preHandler', async (request, reply) => {
+    const key = routeKey(request);
+    const isJob = options.tenantMaxActiveJobs > 0 && jobRoutes.has(key);
+    const isStorage = options.tenantMaxStoredBytes > 0 && storageRoutes.has(key);
+    if (!isJob && !isStorage) return;
+    const tenant = request.tenant;
+    if (isJob) {
+      // Reserve before the await, so the check below sees every concurrent submission.
+      reserved.set(tenant, (reserved.get(tenant) ?? 0) + 1);
+      (request as unknown as Record<symbol, boolean>)[kReserved] = true;
+    }
+    const usage = await options.usage(tenant);
+    if (isStorage) {
+      const incoming = Number(request.headers['content-length'] ?? 0) || 0;
+      if (usage.bytes + incoming > options.tenantMaxStoredBytes) {
+        release(request);
+        return sendQuotaError(
+          reply,
+          new QuotaExceededError(
+            'storage_quota_exceeded',
+            `storage quota exceeded: tenant stores ${usage.bytes} bytes and this request adds up to ${incoming}, above the limit of ${options.tenantMaxStoredBytes} bytes (TENANT_MAX_STORED_BYTES); delete jobs or datasets to free space`,
+            60,
+          ),
+        );
+      }
+    }
+    if (isJob) {
+      const active = usage.queued + usage.running + (reserved.get(tenant) ?? 1) - 1;
+      if (active >= options.tenantMaxActiveJobs) {
+        release(request);
+        return sendQuotaError(
+          reply,
+          new QuotaExceededError(
+            'too_many_jobs',
+            `too many active jobs: tenant has ${usage.queued} queued and ${usage.running} running (plus ${active - usage.queued - usage.running} being submitted), the limit is ${options.tenantMaxActiveJobs} queued + running jobs per tenant (TENANT_MAX_ACTIVE_JOBS); wait for one to finish or cancel one`,
+            5,
+          ),
+        );
+      }
+    }
+  });
+  app.addHook('onResponse', async (request) => release(request));
+  app.addHook('onRequestAbort', async (request) => release(request));
+}
+
+(quotaPlugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
+(quotaPlugin as unknown as Record<symbol, string>)[Symbol.for('fastify.display-name')] = 'gradloom-quotas';
+
+export default quotaPlugin;
+export { quotaPlugin };
