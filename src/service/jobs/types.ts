@@ -104,6 +104,13 @@ export interface JobStore {
   getCheckpoint(jobId: string, epoch?: number): Promise<{ info: CheckpointInfo; safetensors: Uint8Array } | null>;
   /** The newest checkpoint carrying optimizer/generator state, for resuming an interrupted job. */
   getResumeState(jobId: string): Promise<{ epoch: number; safetensors: Uint8Array; resumeState: Uint8Array } | null>;
+  /**
+   * Replace the job's crash-recovery snapshot (not a user-visible checkpoint). Dropped automatically when the job
+   * reaches a terminal status.
+   */
+  putResumeState(jobId: string, epoch: number, safetensors: Uint8Array, resumeState: Uint8Array): Promise<void>;
+  /** The job a tenant created with this Idempotency-Key, if any (so a retry can be answered before any queue check). */
+  findJobByIdempotencyKey(tenant: string, key: string): Promise<JobRecord | null>;
 
   createDataset(dataset: Dataset): Promise<DatasetRecord>;
   getDataset(tenant: string, id: string): Promise<Dataset | null>;

@@ -1,0 +1,52 @@
+/**
+ * Errors the job runtime throws for the HTTP layer to map. They carry a stable machine-readable `code` and no HTTP
+ * status: the runtime does not know it is behind HTTP (a CLI or a queue consumer could call it too).
+ */
+export class JobRuntimeError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Too many jobs waiting; retry later. HTTP: 429 (or 503) with `Retry-After: retryAfterSeconds`. */
+export class QueueFullError extends JobRuntimeError {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number, code = 'queue_full') {
+    super(code, message);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** The runtime is draining (stop() was called): no new work. A QueueFullError so HTTP answers 503 + Retry-After. */
+export class ShuttingDownError extends QueueFullError {
+  constructor(retryAfterSeconds = 5) {
+    super('the service is shutting down and accepts no new jobs; retry against another instance', retryAfterSeconds, 'shutting_down');
+  }
+}
+
+/** The job (or dataset, or checkpoint) does not exist for this tenant. HTTP: 404. */
+export class NotFoundError extends JobRuntimeError {
+  constructor(message: string, code = 'not_found') {
+    super(code, message);
+  }
+}
+
+/**
+ * The request is valid but the resource is in the wrong state: predicting with a job that has no checkpoint yet,
+ * cancelling a finished job, reusing an idempotency key with a different spec. HTTP: 409.
+ */
+export class ConflictError extends JobRuntimeError {
+  constructor(message: string, code = 'conflict') {
+    super(code, message);
+  }
+}
+
+/** The caller's input does not fit the model or data (e.g. wrong prediction width). HTTP: 400 (or 422). */
+export class InvalidInputError extends JobRuntimeError {
+  constructor(message: string, code = 'invalid_input') {
+    super(code, message);
+  }
+}

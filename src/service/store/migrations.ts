@@ -1,0 +1,97 @@
+/**
+ * Schema migrations, applied in order inside one transaction each; `schema_version` records the last one applied.
+ * Never edit a shipped migration: append a new one (databases in the field have already run the old ones).
+ */
+import type Database from 'better-sqlite3';
+
+const MIGRATIONS: string[] = [
+  // 1: jobs, their loss history, checkpoints, crash-recovery snapshots and datasets.
+  `
+  CREATE TABLE jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- insertion order: the pagination key (AUTOINCREMENT: never reused)
+    id TEXT NOT NULL UNIQUE,
+    tenant TEXT NOT NULL,
+    name TEXT,
+    status TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    epochs INTEGER NOT NULL,
+    last_loss REAL,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    updated_at TEXT NOT NULL,
+    error TEXT,
+    version INTEGER NOT NULL,
+    idempotency_key TEXT
+  );
+  CREATE INDEX jobs_tenant_seq ON jobs (tenant, seq);
+  CREATE INDEX jobs_tenant_status_seq ON jobs (tenant, status, seq);
+  CREATE INDEX jobs_status ON jobs (status);
+  CREATE UNIQUE INDEX jobs_idempotency ON jobs (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+  CREATE TABLE epochs (
+    job_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    loss REAL NOT NULL,
+    elapsed_ms REAL NOT NULL,
+    PRIMARY KEY (job_id, epoch)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE checkpoints (
+    job_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (job_id, kind, epoch)
+  );
+
+  CREATE TABLE resume_states (
+    job_id TEXT PRIMARY KEY,
+    epoch INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    safetensors BLOB NOT NULL,
+    state BLOB NOT NULL
+  );
+
+  CREATE TABLE datasets (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    name TEXT,
+    rows INTEGER NOT NULL,
+    input_dim INTEGER NOT NULL,
+    output_dim INTEGER NOT NULL,
+    columns TEXT,
+    created_at TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    x BLOB NOT NULL,
+    y BLOB NOT NULL
+  );
+  CREATE INDEX datasets_tenant ON datasets (tenant);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+  const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
+  let current = row?.version ?? 0;
+  if (current > MIGRATIONS.length) {
+    throw new Error(
+      `database schema version ${current} is newer than this build understands (${MIGRATIONS.length}); refusing to open it`,
+    );
+  }
+  if (!row) db.prepare('INSERT INTO schema_version (version) VALUES (0)').run();
+  while (current < MIGRATIONS.length) {
+    const sql = MIGRATIONS[current]!;
+    const next = current + 1;
+    db.transaction(() => {
+      db.exec(sql);
+      db.prepare('UPDATE schema_version SET version = ?').run(next);
+    })();
+    current = next;
+  }
+}

@@ -1,0 +1,460 @@
+/**
+ * The embedded JobStore: one SQLite file (better-sqlite3) in the data directory.
+ *
+ * Durability choices:
+ * - WAL journal: readers never block the writer, and a crash at any point leaves either the old or the new
+ *   transaction, never a torn one.
+ * - `synchronous=NORMAL` by default: in WAL mode a commit is in the WAL file (the OS page cache) before the call
+ *   returns, so a killed process (SIGKILL, OOM, crash) loses nothing it committed; only an OS crash or power loss
+ *   can roll back the last few commits, and even then the database is consistent. FULL would fsync on every
+ *   commit; the runtime commits an epoch batch per job every ~20 ms, and an fsync per batch would stall the event
+ *   loop on slow disks. Operators who need power-loss durability of every acknowledged job can pass
+ *   `synchronous: 'FULL'`.
+ * - Every state change is one transaction (better-sqlite3 transactions are synchronous, so nothing interleaves).
+ * - Checkpoints are BLOBs in the same database rather than files: a checkpoint and the job row that refers to it
+ *   commit atomically, a crash cannot leave an orphan or a half-written file, deleting a job is one transaction,
+ *   and backing up the service is copying one database. Model sizes are bounded by the service limits (tens of MB
+ *   at most), well within what SQLite BLOBs handle.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type {
+  CheckpointInfo,
+  Dataset,
+  DatasetRecord,
+  EpochEvent,
+  JobRecord,
+  JobStatus,
+  JobStore,
+  ListJobsQuery,
+  Page,
+} from '../jobs/types.js';
+import { TERMINAL_STATUSES } from '../jobs/types.js';
+import { NotFoundError } from '../jobs/errors.js';
+import { migrate } from './migrations.js';
+
+export interface SqliteStoreOptions {
+  dataDir: string;
+  /** File name inside dataDir. */
+  fileName?: string;
+  synchronous?: 'NORMAL' | 'FULL';
+}
+
+interface JobRow {
+  seq: number;
+  id: string;
+  tenant: string;
+  name: string | null;
+  status: JobStatus;
+  spec: string;
+  epoch: number;
+  epochs: number;
+  last_loss: number | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  updated_at: string;
+  error: string | null;
+  version: number;
+}
+
+interface DatasetRow {
+  id: string;
+  tenant: string;
+  name: string | null;
+  rows: number;
+  input_dim: number;
+  output_dim: number;
+  columns: string | null;
+  created_at: string;
+  bytes: number;
+  x?: Buffer;
+  y?: Buffer;
+}
+
+function rowToJob(r: JobRow): JobRecord {
+  return {
+    id: r.id,
+    tenant: r.tenant,
+    name: r.name,
+    status: r.status,
+    spec: JSON.parse(r.spec),
+    epoch: r.epoch,
+    epochs: r.epochs,
+    lastLoss: r.last_loss,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    updatedAt: r.updated_at,
+    error: r.error === null ? null : JSON.parse(r.error),
+    version: r.version,
+  };
+}
+
+function rowToDatasetRecord(r: DatasetRow): DatasetRecord {
+  return {
+    id: r.id,
+    tenant: r.tenant,
+    name: r.name,
+    rows: r.rows,
+    inputDim: r.input_dim,
+    outputDim: r.output_dim,
+    columns: r.columns === null ? null : JSON.parse(r.columns),
+    createdAt: r.created_at,
+    bytes: r.bytes,
+  };
+}
+
+/** Rows are stored as float64 little-endian matrices: exact for any JSON number, and 8 bytes a value. */
+function packMatrix(rows: number[][], width: number): Buffer {
+  const out = new Float64Array(rows.length * width);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!;
+    for (let j = 0; j < width; j++) out[i * width + j] = row[j]!;
+  }
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+}
+
+function unpackMatrix(buf: Buffer, rows: number, width: number): number[][] {
+  // Copy: a Buffer from SQLite may not be 8-byte aligned.
+  const data = new Float64Array(new Uint8Array(buf).buffer);
+  const out: number[][] = new Array(rows);
+  for (let i = 0; i < rows; i++) out[i] = Array.from(data.subarray(i * width, (i + 1) * width));
+  return out;
+}
+
+function encodeCursor(seq: number): string {
+  return Buffer.from(`s:${seq}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): number | null {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  const m = /^s:(\d+)$/.exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+const toBytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+
+export class SqliteJobStore implements JobStore {
+  readonly db: Database.Database;
+  private closed = false;
+
+  constructor(opts: SqliteStoreOptions) {
+    mkdirSync(opts.dataDir, { recursive: true });
+    this.db = new Database(join(opts.dataDir, opts.fileName ?? 'gradloom.db'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
+    this.db.pragma('foreign_keys = ON');
+    // Another connection (a second process on the same dataDir, or a backup) waits instead of failing at once.
+    this.db.pragma('busy_timeout = 5000');
+    migrate(this.db);
+  }
+
+  /** For tests and diagnostics. */
+  journalMode(): string {
+    return String(this.db.pragma('journal_mode', { simple: true }));
+  }
+
+  async createJob(job: JobRecord, idempotencyKey?: string): Promise<{ job: JobRecord; created: boolean }> {
+    return this.db.transaction(() => {
+      if (idempotencyKey !== undefined) {
+        const existing = this.jobByKey(job.tenant, idempotencyKey);
+        if (existing) return { job: existing, created: false };
+      }
+      this.db
+        .prepare(
+          `INSERT INTO jobs (id, tenant, name, status, spec, epoch, epochs, last_loss, created_at, started_at,
+             finished_at, updated_at, error, version, idempotency_key)
+           VALUES (@id, @tenant, @name, @status, @spec, @epoch, @epochs, @lastLoss, @createdAt, @startedAt,
+             @finishedAt, @updatedAt, @error, @version, @key)`,
+        )
+        .run({
+          ...job,
+          spec: JSON.stringify(job.spec),
+          error: job.error === null ? null : JSON.stringify(job.error),
+          key: idempotencyKey ?? null,
+        });
+      return { job: this.jobById(job.id)!, created: true };
+    })();
+  }
+
+  private jobById(id: string): JobRecord | null {
+    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+    return row ? rowToJob(row) : null;
+  }
+
+  private jobByKey(tenant: string, key: string): JobRecord | null {
+    const row = this.db.prepare('SELECT * FROM jobs WHERE tenant = ? AND idempotency_key = ?').get(tenant, key) as
+      | JobRow
+      | undefined;
+    return row ? rowToJob(row) : null;
+  }
+
+  async findJobByIdempotencyKey(tenant: string, key: string): Promise<JobRecord | null> {
+    return this.jobByKey(tenant, key);
+  }
+
+  async getJob(tenant: string, id: string): Promise<JobRecord | null> {
+    const row = this.db.prepare('SELECT * FROM jobs WHERE tenant = ? AND id = ?').get(tenant, id) as JobRow | undefined;
+    return row ? rowToJob(row) : null;
+  }
+
+  /**
+   * Newest first, keyset-paginated on an insertion sequence number: a cursor names the last row seen, so jobs
+   * created while a client pages never shift later pages (no skips, no repeats), unlike OFFSET.
+   */
+  async listJobs(query: ListJobsQuery): Promise<Page<JobRecord>> {
+    const limit = Math.max(1, Math.floor(query.limit));
+    let before = Number.MAX_SAFE_INTEGER;
+    if (query.cursor !== undefined) {
+      const seq = decodeCursor(query.cursor);
+      // An unreadable cursor is treated as the end of the list rather than an error the routes must special-case.
+      if (seq === null) return { items: [], nextCursor: null };
+      before = seq;
+    }
+    const rows = (
+      query.status
+        ? this.db
+            .prepare('SELECT * FROM jobs WHERE tenant = ? AND status = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
+            .all(query.tenant, query.status, before, limit + 1)
+        : this.db
+            .prepare('SELECT * FROM jobs WHERE tenant = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
+            .all(query.tenant, before, limit + 1)
+    ) as JobRow[];
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    return { items: page.map(rowToJob), nextCursor: more ? encodeCursor(page[page.length - 1]!.seq) : null };
+  }
+
+  async listUnfinishedJobs(): Promise<JobRecord[]> {
+    const rows = this.db
+      .prepare(`SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY seq ASC`)
+      .all() as JobRow[];
+    return rows.map(rowToJob);
+  }
+
+  async updateJob(
+    id: string,
+    patch: Partial<Omit<JobRecord, 'id' | 'tenant' | 'spec' | 'createdAt'>>,
+  ): Promise<JobRecord> {
+    return this.db.transaction(() => {
+      const current = this.jobById(id);
+      if (!current) throw new NotFoundError(`job ${id} not found`);
+      const next: JobRecord = {
+        ...current,
+        ...patch,
+        version: current.version + 1,
+        updatedAt: patch.updatedAt ?? new Date().toISOString(),
+      };
+      this.db
+        .prepare(
+          `UPDATE jobs SET name = @name, status = @status, epoch = @epoch, epochs = @epochs, last_loss = @lastLoss,
+             started_at = @startedAt, finished_at = @finishedAt, updated_at = @updatedAt, error = @error,
+             version = @version WHERE id = @id`,
+        )
+        .run({
+          id,
+          name: next.name,
+          status: next.status,
+          epoch: next.epoch,
+          epochs: next.epochs,
+          lastLoss: next.lastLoss,
+          startedAt: next.startedAt,
+          finishedAt: next.finishedAt,
+          updatedAt: next.updatedAt,
+          error: next.error === null ? null : JSON.stringify(next.error),
+          version: next.version,
+        });
+      // A finished job never resumes: its crash-recovery snapshot is dead weight.
+      if (TERMINAL_STATUSES.includes(next.status)) this.db.prepare('DELETE FROM resume_states WHERE job_id = ?').run(id);
+      return next;
+    })();
+  }
+
+  async deleteJob(tenant: string, id: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      const info = this.db.prepare('DELETE FROM jobs WHERE tenant = ? AND id = ?').run(tenant, id);
+      if (info.changes === 0) return false;
+      // Explicit rather than ON DELETE CASCADE so that databases created before foreign keys were enabled behave.
+      this.db.prepare('DELETE FROM epochs WHERE job_id = ?').run(id);
+      this.db.prepare('DELETE FROM checkpoints WHERE job_id = ?').run(id);
+      this.db.prepare('DELETE FROM resume_states WHERE job_id = ?').run(id);
+      return true;
+    })();
+  }
+
+  /**
+   * One transaction per batch. INSERT OR REPLACE: a job resumed from a snapshot at epoch k re-runs epochs after k
+   * deterministically, so re-appending them must not fail (and yields the same values).
+   */
+  async appendEpochs(jobId: string, events: EpochEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const insert = this.db.prepare(
+      'INSERT OR REPLACE INTO epochs (job_id, epoch, loss, elapsed_ms) VALUES (?, ?, ?, ?)',
+    );
+    this.db.transaction(() => {
+      for (const e of events) insert.run(jobId, e.epoch, e.loss, e.elapsedMs);
+    })();
+  }
+
+  async getEpochs(jobId: string, fromEpoch = 1): Promise<EpochEvent[]> {
+    const rows = this.db
+      .prepare('SELECT epoch, loss, elapsed_ms FROM epochs WHERE job_id = ? AND epoch >= ? ORDER BY epoch')
+      .all(jobId, fromEpoch) as { epoch: number; loss: number; elapsed_ms: number }[];
+    return rows.map((r) => ({ epoch: r.epoch, loss: r.loss, elapsedMs: r.elapsed_ms }));
+  }
+
+  async putCheckpoint(
+    jobId: string,
+    info: CheckpointInfo,
+    safetensors: Uint8Array,
+    resumeState?: Uint8Array,
+  ): Promise<void> {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT OR REPLACE INTO checkpoints (job_id, kind, epoch, created_at, bytes, data) VALUES (?, ?, ?, ?, ?, ?)`,
+        )
+        .run(jobId, info.kind, info.epoch, info.createdAt, safetensors.byteLength, Buffer.from(safetensors));
+      if (resumeState) this.writeResume(jobId, info.epoch, safetensors, resumeState);
+    })();
+  }
+
+  private writeResume(jobId: string, epoch: number, safetensors: Uint8Array, resumeState: Uint8Array): void {
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO resume_states (job_id, epoch, created_at, safetensors, state) VALUES (?, ?, ?, ?, ?)`,
+      )
+      .run(jobId, epoch, new Date().toISOString(), Buffer.from(safetensors), Buffer.from(resumeState));
+  }
+
+  async putResumeState(jobId: string, epoch: number, safetensors: Uint8Array, resumeState: Uint8Array): Promise<void> {
+    this.db.transaction(() => this.writeResume(jobId, epoch, safetensors, resumeState))();
+  }
+
+  async listCheckpoints(jobId: string): Promise<CheckpointInfo[]> {
+    const rows = this.db
+      .prepare(`SELECT kind, epoch, created_at, bytes FROM checkpoints WHERE job_id = ? ORDER BY epoch, kind DESC`)
+      .all(jobId) as { kind: 'final' | 'periodic'; epoch: number; created_at: string; bytes: number }[];
+    return rows.map((r) => ({ kind: r.kind, epoch: r.epoch, createdAt: r.created_at, bytes: r.bytes }));
+  }
+
+  async getCheckpoint(
+    jobId: string,
+    epoch?: number,
+  ): Promise<{ info: CheckpointInfo; safetensors: Uint8Array } | null> {
+    type Row = { kind: 'final' | 'periodic'; epoch: number; created_at: string; bytes: number; data: Buffer };
+    const row = (
+      epoch === undefined
+        ? this.db
+            .prepare(
+              `SELECT * FROM checkpoints WHERE job_id = ?
+               ORDER BY CASE kind WHEN 'final' THEN 0 ELSE 1 END, epoch DESC LIMIT 1`,
+            )
+            .get(jobId)
+        : this.db
+            .prepare(
+              `SELECT * FROM checkpoints WHERE job_id = ? AND epoch = ?
+               ORDER BY CASE kind WHEN 'final' THEN 0 ELSE 1 END LIMIT 1`,
+            )
+            .get(jobId, epoch)
+    ) as Row | undefined;
+    if (!row) return null;
+    return {
+      info: { kind: row.kind, epoch: row.epoch, createdAt: row.created_at, bytes: row.bytes },
+      safetensors: toBytes(row.data),
+    };
+  }
+
+  async getResumeState(
+    jobId: string,
+  ): Promise<{ epoch: number; safetensors: Uint8Array; resumeState: Uint8Array } | null> {
+    const row = this.db.prepare('SELECT epoch, safetensors, state FROM resume_states WHERE job_id = ?').get(jobId) as
+      | { epoch: number; safetensors: Buffer; state: Buffer }
+      | undefined;
+    if (!row) return null;
+    return { epoch: row.epoch, safetensors: toBytes(row.safetensors), resumeState: toBytes(row.state) };
+  }
+
+  async createDataset(dataset: Dataset): Promise<DatasetRecord> {
+    const x = packMatrix(dataset.x, dataset.inputDim);
+    const y = packMatrix(dataset.y, dataset.outputDim);
+    const bytes = dataset.bytes > 0 ? dataset.bytes : x.byteLength + y.byteLength;
+    this.db
+      .prepare(
+        `INSERT INTO datasets (id, tenant, name, rows, input_dim, output_dim, columns, created_at, bytes, x, y)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        dataset.id,
+        dataset.tenant,
+        dataset.name,
+        dataset.rows,
+        dataset.inputDim,
+        dataset.outputDim,
+        dataset.columns === null ? null : JSON.stringify(dataset.columns),
+        dataset.createdAt,
+        bytes,
+        x,
+        y,
+      );
+    return (await this.getDatasetRecord(dataset.tenant, dataset.id))!;
+  }
+
+  async getDataset(tenant: string, id: string): Promise<Dataset | null> {
+    const row = this.db.prepare('SELECT * FROM datasets WHERE tenant = ? AND id = ?').get(tenant, id) as
+      | DatasetRow
+      | undefined;
+    if (!row) return null;
+    return {
+      ...rowToDatasetRecord(row),
+      x: unpackMatrix(row.x!, row.rows, row.input_dim),
+      y: unpackMatrix(row.y!, row.rows, row.output_dim),
+    };
+  }
+
+  async getDatasetRecord(tenant: string, id: string): Promise<DatasetRecord | null> {
+    const row = this.db
+      .prepare(
+        `SELECT id, tenant, name, rows, input_dim, output_dim, columns, created_at, bytes
+         FROM datasets WHERE tenant = ? AND id = ?`,
+      )
+      .get(tenant, id) as DatasetRow | undefined;
+    return row ? rowToDatasetRecord(row) : null;
+  }
+
+  async deleteDataset(tenant: string, id: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM datasets WHERE tenant = ? AND id = ?').run(tenant, id).changes > 0;
+  }
+
+  async tenantUsage(tenant: string): Promise<{ bytes: number; queued: number; running: number }> {
+    const q = (sql: string): number => Number((this.db.prepare(sql).get(tenant) as { v: number | null }).v ?? 0);
+    const jobBytes = q('SELECT SUM(LENGTH(spec) + 200) AS v FROM jobs WHERE tenant = ?');
+    // 24 bytes an epoch row is SQLite's approximate on-disk cost (three numbers and the key).
+    const epochBytes = q(
+      'SELECT COUNT(*) * 24 AS v FROM epochs e JOIN jobs j ON j.id = e.job_id WHERE j.tenant = ?',
+    );
+    const ckptBytes = q('SELECT SUM(c.bytes) AS v FROM checkpoints c JOIN jobs j ON j.id = c.job_id WHERE j.tenant = ?');
+    const resumeBytes = q(
+      `SELECT SUM(LENGTH(r.safetensors) + LENGTH(r.state)) AS v FROM resume_states r JOIN jobs j ON j.id = r.job_id
+       WHERE j.tenant = ?`,
+    );
+    const dsBytes = q('SELECT SUM(bytes) AS v FROM datasets WHERE tenant = ?');
+    return {
+      bytes: jobBytes + epochBytes + ckptBytes + resumeBytes + dsBytes,
+      queued: q(`SELECT COUNT(*) AS v FROM jobs WHERE tenant = ? AND status = 'queued'`),
+      running: q(`SELECT COUNT(*) AS v FROM jobs WHERE tenant = ? AND status = 'running'`),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}
+
+export function createSqliteStore(opts: SqliteStoreOptions): JobStore {
+  return new SqliteJobStore(opts);
+}
