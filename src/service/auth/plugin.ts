@@ -122,7 +122,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       schema: {
         summary: 'Issue a short-lived token for opening a WebSocket stream from a browser',
         tags: ['auth'],
-        body: streamTokenBody.optional(),
+        body: streamTokenBody.nullish(),
         response: { 201: streamTokenResponse, 404: z.object({ error: z.string(), message: z.string() }) },
       },
     },

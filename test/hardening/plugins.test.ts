@@ -1,0 +1,286 @@
+/**
+ * The auth, quota and security plugins on a minimal app with stand-in routes, so their behaviour is pinned down
+ * independently of the real routes (test/hardening/tenants.test.ts covers those).
+ */
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { KeyRing, parseApiKeysEnv } from '../../src/service/auth/keys.js';
+import { authPlugin } from '../../src/service/auth/plugin.js';
+import { StreamTokenIssuer } from '../../src/service/auth/stream-tokens.js';
+import { heartbeatPlugin } from '../../src/service/plugins/heartbeat.js';
+import { securityPlugin } from '../../src/service/plugins/security.js';
+import { quotaPlugin, type TenantUsage } from '../../src/service/quotas/plugin.js';
+
+const ALICE = 'alice-key-0123456789';
+const BOB = 'bob-key-0123456789xyz';
+
+interface MiniOptions {
+  keys?: string;
+  rate?: number;
+  maxJobs?: number;
+  maxBytes?: number;
+  usage?: Record<string, TenantUsage>;
+  cors?: '*' | string[];
+  pingMs?: number;
+}
+
+let apps: FastifyInstance[] = [];
+afterEach(async () => {
+  await Promise.all(apps.map((a) => a.close()));
+  apps = [];
+});
+
+async function mini(o: MiniOptions = {}) {
+  const app = Fastify({ logger: false });
+  apps.push(app);
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  const tokens = new StreamTokenIssuer(60_000);
+  const jobs = new Map<string, string>([
+    ['job-a', 'alice'],
+    ['job-b', 'bob'],
+  ]);
+  await app.register(securityPlugin, { corsOrigins: o.cors ?? [] });
+  await app.register(websocket);
+  await app.register(heartbeatPlugin, { intervalMs: o.pingMs ?? 30_000 });
+  await app.register(authPlugin, {
+    keys: new KeyRing(o.keys === undefined ? parseApiKeysEnv(`alice:${ALICE},bob:${BOB}`) : parseApiKeysEnv(o.keys)),
+    streamTokens: tokens,
+    jobExists: async (tenant, id) => jobs.get(id) === tenant,
+  });
+  const usage = o.usage ?? {};
+  await app.register(quotaPlugin, {
+    rateLimitPerMinute: o.rate ?? 0,
+    tenantMaxActiveJobs: o.maxJobs ?? 0,
+    tenantMaxStoredBytes: o.maxBytes ?? 0,
+    usage: async (t) => usage[t] ?? { bytes: 0, queued: 0, running: 0 },
+  });
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async () => ({ ok: true }));
+  app.get('/v1/whoami', async (req) => ({ tenant: req.tenant }));
+  app.post('/v1/jobs', async (req, reply) => {
+    usage[req.tenant] ??= { bytes: 0, queued: 0, running: 0 };
+    usage[req.tenant]!.queued++;
+    return reply.code(201).send({ tenant: req.tenant });
+  });
+  app.post('/v1/datasets', async (_req, reply) => reply.code(201).send({ ok: true }));
+  app.get('/v1/boom', async () => {
+    throw new Error(`ENOENT: open '${process.cwd()}/data/secret.db'`);
+  });
+  app.get('/v1/jobs/:id/stream', { websocket: true }, (socket, req) => {
+    const { id } = req.params as { id: string };
+    if (jobs.get(id) !== req.tenant) {
+      socket.close(4404, 'not found');
+      return;
+    }
+    socket.send(JSON.stringify({ tenant: req.tenant, id }));
+  });
+  return { app, tokens };
+}
+
+function wsOpen(url: string, headers: Record<string, string> = {}): Promise<{ first: string } | { status: number }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.on('message', (m) => {
+      resolve({ first: m.toString() });
+      ws.close();
+    });
+    ws.on('close', (code) => resolve({ status: code }));
+    ws.on('unexpected-response', (_req, res) => {
+      resolve({ status: res.statusCode ?? 0 });
+      ws.terminate();
+    });
+    ws.on('error', (err) => reject(err));
+  });
+}
+
+describe('auth plugin', () => {
+  it('answers 401 with the header to send when the key is missing, malformed or wrong', async () => {
+    const { app } = await mini();
+    for (const authorization of [undefined, 'Basic YWxpY2U6eA==', `Bearer ${ALICE}x`, 'Bearer', `bearer  ${ALICE.slice(1)}`]) {
+      const res = await app.inject({ method: 'GET', url: '/v1/whoami', headers: authorization ? { authorization } : {} });
+      expect(res.statusCode, String(authorization)).toBe(401);
+      expect(res.headers['www-authenticate']).toBe('Bearer');
+      expect(res.json()).toEqual({ error: 'unauthorized', message: 'send Authorization: Bearer <api key>' });
+    }
+    const ok = await app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization: `Bearer ${BOB}` } });
+    expect(ok.json()).toEqual({ tenant: 'bob' });
+    const lower = await app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization: `bearer ${ALICE}` } });
+    expect(lower.json()).toEqual({ tenant: 'alice' });
+  });
+
+  it('does not accept a key in the query string on ordinary routes', async () => {
+    const { app } = await mini();
+    const res = await app.inject({ method: 'GET', url: `/v1/whoami?access_token=${ALICE}` });
+    expect(res.statusCode).toBe(401);
+  });
+
+  it('leaves health checks and unknown paths open, and keyless mode acts as tenant "default"', async () => {
+    const { app } = await mini();
+    expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/nope' })).statusCode).toBe(404);
+    const open = await mini({ keys: '' });
+    const res = await open.app.inject({ method: 'GET', url: '/v1/whoami' });
+    expect(res.json()).toEqual({ tenant: 'default' });
+  });
+
+  it('authenticates WebSocket streams by header, stream token or API key in access_token', async () => {
+    const { app } = await mini();
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const base = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+
+    expect(await wsOpen(`${base}/v1/jobs/job-a/stream`)).toEqual({ status: 401 });
+    expect(await wsOpen(`${base}/v1/jobs/job-a/stream`, { authorization: `Bearer ${ALICE}` })).toEqual({
+      first: JSON.stringify({ tenant: 'alice', id: 'job-a' }),
+    });
+    // The dashboard sends its API key as ?access_token=.
+    expect(await wsOpen(`${base}/v1/jobs/job-a/stream?access_token=${ALICE}`)).toEqual({
+      first: JSON.stringify({ tenant: 'alice', id: 'job-a' }),
+    });
+    expect(await wsOpen(`${base}/v1/jobs/job-a/stream?access_token=wrong-key`)).toEqual({ status: 401 });
+
+    // Browsers: a stream token from POST /v1/stream-tokens.
+    const issued = await app.inject({
+      method: 'POST',
+      url: '/v1/stream-tokens',
+      headers: { authorization: `Bearer ${ALICE}` },
+      payload: { jobId: 'job-a' },
+    });
+    expect(issued.statusCode).toBe(201);
+    const { token, expiresInMs } = issued.json() as { token: string; expiresInMs: number };
+    expect(expiresInMs).toBe(60_000);
+    expect(await wsOpen(`${base}/v1/jobs/job-a/stream?access_token=${encodeURIComponent(token)}`)).toEqual({
+      first: JSON.stringify({ tenant: 'alice', id: 'job-a' }),
+    });
+    // Bound to its job: not valid for another stream, even one of the same tenant's jobs would need its own token.
+    expect(await wsOpen(`${base}/v1/jobs/job-b/stream?access_token=${encodeURIComponent(token)}`)).toEqual({ status: 401 });
+    // Another tenant's job: 404 when asking for a token, close(4404) on the stream with Bob's key.
+    const foreign = await app.inject({
+      method: 'POST',
+      url: '/v1/stream-tokens',
+      headers: { authorization: `Bearer ${ALICE}` },
+      payload: { jobId: 'job-b' },
+    });
+    expect(foreign.statusCode).toBe(404);
+    expect(await wsOpen(`${base}/v1/jobs/job-b/stream`, { authorization: `Bearer ${ALICE}` })).toEqual({ status: 4404 });
+    // A tenant-wide token (no jobId) works for that tenant's jobs only.
+    const wide = (
+      await app.inject({ method: 'POST', url: '/v1/stream-tokens', headers: { authorization: `Bearer ${BOB}` } })
+    ).json() as { token: string };
+    expect(await wsOpen(`${base}/v1/jobs/job-b/stream?access_token=${wide.token}`)).toEqual({
+      first: JSON.stringify({ tenant: 'bob', id: 'job-b' }),
+    });
+    expect(await wsOpen(`${base}/v1/jobs/job-a/stream?access_token=${wide.token}`)).toEqual({ status: 4404 });
+    // Tokens are not API keys: they do not open ordinary routes.
+    const viaHeader = await app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization: `Bearer ${wide.token}` } });
+    expect(viaHeader.statusCode).toBe(401);
+  });
+});
+
+describe('quota plugin', () => {
+  it('rate-limits per tenant with 429, Retry-After and a message naming the limit; health checks exempt', async () => {
+    const { app } = await mini({ rate: 3 });
+    const get = (key: string) => app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization: `Bearer ${key}` } });
+    for (let i = 0; i < 3; i++) expect((await get(ALICE)).statusCode).toBe(200);
+    const limited = await get(ALICE);
+    expect(limited.statusCode).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(limited.json().message).toMatch(/at most 3 requests per minute per tenant \(RATE_LIMIT_PER_MINUTE\)/);
+    // Bob has his own budget.
+    expect((await get(BOB)).statusCode).toBe(200);
+    for (let i = 0; i < 10; i++) expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    for (let i = 0; i < 10; i++) expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+  });
+
+  it('caps queued + running jobs per tenant, counting concurrent submissions', async () => {
+    const { app } = await mini({ maxJobs: 3, usage: { alice: { bytes: 0, queued: 1, running: 1 } } });
+    const post = (key: string) =>
+      app.inject({ method: 'POST', url: '/v1/jobs', headers: { authorization: `Bearer ${key}` }, payload: {} });
+    const results = await Promise.all([post(ALICE), post(ALICE), post(ALICE)]);
+    const codes = results.map((r) => r.statusCode).sort();
+    expect(codes).toEqual([201, 429, 429]);
+    const refused = results.find((r) => r.statusCode === 429)!;
+    expect(refused.headers['retry-after']).toBeDefined();
+    expect(refused.json().error).toBe('too_many_jobs');
+    expect(refused.json().message).toMatch(/limit is 3 queued \+ running jobs per tenant \(TENANT_MAX_ACTIVE_JOBS\)/);
+    expect((await post(BOB)).statusCode).toBe(201);
+  });
+
+  it('refuses uploads beyond the stored-bytes quota', async () => {
+    const { app } = await mini({ maxBytes: 1000, usage: { alice: { bytes: 900, queued: 0, running: 0 } } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/datasets',
+      headers: { authorization: `Bearer ${ALICE}` },
+      payload: { x: [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], padding: 'x'.repeat(200) },
+    });
+    expect(res.statusCode).toBe(429);
+    expect(res.json().message).toMatch(/above the limit of 1000 bytes \(TENANT_MAX_STORED_BYTES\)/);
+    const bob = await app.inject({ method: 'POST', url: '/v1/datasets', headers: { authorization: `Bearer ${BOB}` }, payload: {} });
+    expect(bob.statusCode).toBe(201);
+  });
+});
+
+describe('security plugin', () => {
+  it('sets security headers', async () => {
+    const { app } = await mini();
+    const res = await app.inject({ method: 'GET', url: '/healthz' });
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(String(res.headers['content-security-policy'])).toContain("frame-ancestors 'none'");
+    expect(res.headers['strict-transport-security']).toBeDefined();
+    expect(res.headers['x-powered-by']).toBeUndefined();
+  });
+
+  it('applies the CORS policy from configuration, including on 401s', async () => {
+    const closed = await mini();
+    const none = await closed.app.inject({ method: 'GET', url: '/healthz', headers: { origin: 'https://evil.example' } });
+    expect(none.headers['access-control-allow-origin']).toBeUndefined();
+
+    const { app } = await mini({ cors: ['https://ui.example'] });
+    const pre = await app.inject({
+      method: 'OPTIONS',
+      url: '/v1/whoami',
+      headers: { origin: 'https://ui.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
+    });
+    expect(pre.statusCode).toBe(204);
+    expect(pre.headers['access-control-allow-origin']).toBe('https://ui.example');
+    expect(String(pre.headers['access-control-allow-headers'])).toMatch(/Authorization/i);
+    const unauth = await app.inject({ method: 'GET', url: '/v1/whoami', headers: { origin: 'https://ui.example' } });
+    expect(unauth.statusCode).toBe(401);
+    expect(unauth.headers['access-control-allow-origin']).toBe('https://ui.example');
+    const other = await app.inject({ method: 'GET', url: '/healthz', headers: { origin: 'https://evil.example' } });
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('never sends stack traces or paths', async () => {
+    const { app } = await mini();
+    const res = await app.inject({ method: 'GET', url: '/v1/boom', headers: { authorization: `Bearer ${ALICE}` } });
+    expect(res.statusCode).toBe(500);
+    expect(res.body).not.toContain(process.cwd());
+    expect(res.body).not.toMatch(/\bat\s/);
+    expect(res.json().message).toMatch(/internal server error; quote request id/);
+  });
+
+  it('drops WebSocket peers that stop answering pings', async () => {
+    const { app } = await mini({ pingMs: 100 });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const url = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}/v1/jobs/job-a/stream`;
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${ALICE}` }, autoPong: false });
+    await new Promise((r) => ws.once('open', r));
+    const closed = await new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    expect(closed).toBe(1006); // terminated without a close frame
+    // A peer that answers pings stays connected over several intervals.
+    const live = new WebSocket(url, { headers: { authorization: `Bearer ${ALICE}` } });
+    await new Promise((r) => live.once('open', r));
+    let pings = 0;
+    live.on('ping', () => pings++);
+    await new Promise((r) => setTimeout(r, 450));
+    expect(live.readyState).toBe(WebSocket.OPEN);
+    expect(pings).toBeGreaterThanOrEqual(2);
+    live.close();
+  });
+});
