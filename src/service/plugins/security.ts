@@ -1,7 +1,7 @@
 /**
  * Security headers (helmet), the CORS policy from CORS_ORIGINS, and a last line of defence against leaking
- * internals: whatever error handler produced a response, a 5xx body or any body carrying a stack trace or a
- * filesystem path is replaced by a generic message with the request id (the details stay in the log).
+ * internals: whatever error handler produced a response, an error body carrying a stack trace or a filesystem
+ * path is replaced by a generic message with the request id (the details stay in the log).
  *
  * Register before the auth plugin so that 401s carry CORS headers a browser can read.
  */
@@ -80,9 +80,10 @@ async function securityPlugin(app: FastifyInstance, options: SecurityPluginOptio
     if (reply.statusCode < 400 || typeof payload !== 'string') return payload;
     const ct = String(reply.getHeader('content-type') ?? '');
     if (!ct.includes('json') && !ct.includes('text')) return payload;
-    const internalError = reply.statusCode === 500;
-    if (!internalError && !leaksInternals(payload)) return payload;
-    request.log.warn({ statusCode: reply.statusCode }, 'response body replaced: it was a 500 or carried internals');
+    // The errors plugin already turns unexpected errors into a generic 500; this catches what slips past it
+    // (a message that embeds a path, a library error serialised with its stack).
+    if (!leaksInternals(payload)) return payload;
+    request.log.warn({ statusCode: reply.statusCode }, 'response body replaced: it carried a stack trace or a path');
     reply.header('content-type', 'application/json; charset=utf-8');
     return genericErrorBody(reply.statusCode, String(request.id));
   });
