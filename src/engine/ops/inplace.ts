@@ -1,0 +1,179 @@
+/**
+ * In-place ops (PyTorch's trailing underscore). Rules, as in PyTorch:
+ * - outside noGrad, a leaf that requires grad (or a view of one) may not be modified in place;
+ * - every in-place change bumps the storage's version counter, so a backward that needs the old values fails
+ *   loudly instead of computing a wrong gradient;
+ * - on a non-leaf (or when the other operand requires grad) the op is recorded: the tensor's history is
+ *   replaced by a node whose edge leads to its previous history.
+ */
+import { isGradEnabled, record } from '../autograd.js';
+import { AutogradError, ShapeError } from '../errors.js';
+import { broadcastOffsets, sumToShape } from '../kernels/elementwise.js';
+import { broadcastableTo, sameShape, shapeStr } from '../shape.js';
+import { Tensor, type Operand } from '../tensor.js';
+import { fillValue, maskOffsets } from './compare.js';
+
+const LEAF_MESSAGE = 'a leaf Variable that requires grad is being used in an in-place operation.';
+const VIEW_OF_LEAF_MESSAGE = 'a view of a leaf Variable that requires grad is being used in an in-place operation.';
+
+/** Throws when the in-place change is forbidden; returns whether it must be recorded in the graph. */
+function checkInplace(self: Tensor, other?: Tensor): boolean {
+  if (!isGradEnabled()) return false;
+  if (self.requiresGrad && self.isLeaf) throw new AutogradError(LEAF_MESSAGE);
+  const base = self._base;
+  if (base !== null && base.requiresGrad) {
+    if (base.isLeaf) throw new AutogradError(VIEW_OF_LEAF_MESSAGE);
+    // PyTorch rewrites the base's history here (CopySlices); we refuse rather than compute a wrong gradient.
+    throw new AutogradError(
+      `in-place ${shapeStr(self.shape)} change of a view of a tensor that requires grad is not supported; use an out-of-place op or clone() first`,
+    );
+  }
+  return self.requiresGrad || (other?.requiresGrad ?? false);
+}
+
+function bump(self: Tensor): void {
+  self._version.value++;
+}
+
+/** Offsets of `other` broadcast to self's shape (in-place results keep self's shape). */
+function offsetsInto(other: Tensor, self: Tensor, op: string): Int32Array | null {
+  if (sameShape(other.shape, self.shape)) return null;
+  if (!broadcastableTo(other.shape, self.shape)) {
+    throw new ShapeError(
+      `${op}: output with shape ${shapeStr(self.shape)} doesn't match the broadcast shape of ${shapeStr(self.shape)} and ${shapeStr(other.shape)}`,
+    );
+  }
+  return broadcastOffsets(other.shape, self.shape);
+}
+
+/** self += alpha * other (sub_ passes -alpha). */
+export function addInplace(self: Tensor, other: Operand, alpha: number): void {
+  const x = self.data;
+  const al = Math.fround(alpha);
+  if (typeof other === 'number') {
+    const s = Math.fround(Math.fround(other) * al);
+    checkInplace(self);
+    for (let i = 0; i < x.length; i++) x[i] += s;
+    bump(self);
+    return;
+  }
+  const io = offsetsInto(other, self, alpha < 0 ? 'sub_' : 'add_');
+  const rec = checkInplace(self, other);
+  const y = other.data;
+  if (al === 1) {
+    if (io) for (let i = 0; i < x.length; i++) x[i] += y[io[i]];
+    else for (let i = 0; i < x.length; i++) x[i] += y[i];
+  } else if (al === -1) {
+    if (io) for (let i = 0; i < x.length; i++) x[i] -= y[io[i]];
+    else for (let i = 0; i < x.length; i++) x[i] -= y[i];
+  } else {
+    if (io) for (let i = 0; i < x.length; i++) x[i] += al * y[io[i]];
+    else for (let i = 0; i < x.length; i++) x[i] += al * y[i];
+  }
+  bump(self);
+  if (!rec) return;
+  const outShape = self.shape.slice();
+  const oShape = other.shape.slice();
+  record(self, alpha < 0 ? 'SubBackward0' : 'AddBackward0', [self, other], (g, needs) => {
+    let go: Float32Array | null = null;
+    if (needs[1]) {
+      const scaled = new Float32Array(g.length);
+      for (let i = 0; i < g.length; i++) scaled[i] = g[i] * al;
+      go = sumToShape(scaled, outShape, oShape);
+    }
+    return [needs[0] ? g : null, go];
+  });
+}
+
+export function mulInplace(self: Tensor, other: Operand): void {
+  const x = self.data;
+  if (typeof other === 'number') {
+    const s = Math.fround(other);
+    const rec = checkInplace(self);
+    for (let i = 0; i < x.length; i++) x[i] *= s;
+    bump(self);
+    if (rec) {
+      record(self, 'MulBackward0', [self], (g) => {
+        const r = new Float32Array(g.length);
+        for (let i = 0; i < g.length; i++) r[i] = g[i] * s;
+        return [r];
+      });
+    }
+    return;
+  }
+  const io = offsetsInto(other, self, 'mul_');
+  const rec = checkInplace(self, other);
+  // other's gradient needs self's old values.
+  const old = rec && other.requiresGrad ? new Tensor(x.slice(), self.shape.slice()) : null;
+  const y = other.data;
+  if (io) for (let i = 0; i < x.length; i++) x[i] *= y[io[i]];
+  else for (let i = 0; i < x.length; i++) x[i] *= y[i];
+  bump(self);
+  if (!rec) return;
+  const outShape = self.shape.slice();
+  const oShape = other.shape.slice();
+  record(
+    self,
+    'MulBackward0',
+    [self, other],
+    (g, needs) => {
+      let gs: Float32Array | null = null;
+      let go: Float32Array | null = null;
+      if (needs[0]) {
+        gs = new Float32Array(g.length);
+        for (let i = 0; i < g.length; i++) gs[i] = g[i] * y[io ? io[i] : i];
+      }
+      if (needs[1]) {
+        const full = new Float32Array(g.length);
+        const o = old!.data;
+        for (let i = 0; i < g.length; i++) full[i] = g[i] * o[i];
+        go = sumToShape(full, outShape, oShape);
+      }
+      return [gs, go];
+    },
+    [other],
+  );
+}
+
+/** fill_/zero_: afterwards the tensor no longer depends on its history (its gradient there is zero). */
+export function fillInplace(self: Tensor, value: number): void {
+  const rec = checkInplace(self);
+  self.data.fill(value);
+  bump(self);
+  if (rec) record(self, 'FillBackward0', [self], () => [null]);
+}
+
+export function copyInplace(self: Tensor, src: Tensor | number): void {
+  if (typeof src === 'number') {
+    fillInplace(self, src);
+    return;
+  }
+  const io = offsetsInto(src, self, 'copy_');
+  const rec = checkInplace(self, src);
+  const x = self.data;
+  const y = src.data;
+  if (io) for (let i = 0; i < x.length; i++) x[i] = y[io[i]];
+  else if (y !== x) x.set(y);
+  bump(self);
+  if (!rec) return;
+  const outShape = self.shape.slice();
+  const sShape = src.shape.slice();
+  record(self, 'CopyBackwards', [self, src], (g, needs) => [null, needs[1] ? sumToShape(g, outShape, sShape) : null]);
+}
+
+export function maskedFillInplace(self: Tensor, mask: Tensor, value: number | Tensor): void {
+  const v = fillValue(value);
+  const im = maskOffsets(mask, self.shape, 'masked_fill_');
+  const rec = checkInplace(self);
+  const m = mask.data;
+  const x = self.data;
+  for (let i = 0; i < x.length; i++) if (m[im ? im[i] : i] !== 0) x[i] = v;
+  bump(self);
+  if (!rec) return;
+  const mcopy = m.slice();
+  record(self, 'MaskedFillBackward0', [self], (g) => {
+    const r = new Float32Array(g.length);
+    for (let i = 0; i < g.length; i++) r[i] = mcopy[im ? im[i] : i] !== 0 ? 0 : g[i];
+    return [r];
+  });
+}

@@ -1,0 +1,61 @@
+/** F.linear: y = x · Wᵀ + b over the last dim of x, as one node (nn.Linear's forward). */
+import { record } from '../autograd.js';
+import { ShapeError } from '../errors.js';
+import * as gemm from '../kernels/gemm.js';
+import { shapeStr } from '../shape.js';
+import { Tensor } from '../tensor.js';
+
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  if (weight.shape.length !== 2) throw new ShapeError(`linear(): weight must be 2-D [out, in], got shape ${shapeStr(weight.shape)}`);
+  if (x.shape.length === 0) throw new ShapeError('linear(): input must be at least 1-D, got a 0-d tensor');
+  const [N, K] = weight.shape;
+  const K2 = x.shape[x.shape.length - 1];
+  const M = x.data.length / (K2 || 1);
+  if (K2 !== K) {
+    const rows = x.shape.length === 1 ? 1 : M;
+    throw new ShapeError(`mat1 and mat2 shapes cannot be multiplied (${rows}x${K2} and ${K}x${N})`);
+  }
+  if (bias && !(bias.shape.length <= 1 && bias.data.length === N)) {
+    throw new ShapeError(`linear(): bias must have shape [${N}], got ${shapeStr(bias.shape)}`);
+  }
+  const outShape = [...x.shape.slice(0, -1), N];
+  const y = new Float32Array(M * N);
+  if (bias) {
+    // Start from the bias and accumulate the product onto it, as BLAS does for addmm with beta = 1.
+    const b = bias.data;
+    for (let i = 0; i < M; i++) y.set(b, i * N);
+  }
+  gemm.sgemm({ transA: false, transB: true, M, N, K, A: x.data, B: weight.data, C: y, accumulate: !!bias });
+  const out = new Tensor(y, outShape);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return record(
+    out,
+    bias ? 'AddmmBackward0' : 'MmBackward0',
+    inputs,
+    (g, needs) => {
+      let gx: Float32Array | null = null;
+      let gw: Float32Array | null = null;
+      let gb: Float32Array | null = null;
+      if (needs[0]) {
+        // dX = G · W  [M×N]·[N×K]
+        gx = new Float32Array(M * K);
+        gemm.sgemm({ transA: false, transB: false, M, N: K, K: N, A: g, B: weight.data, C: gx });
+      }
+      if (needs[1]) {
+        // dW = Gᵀ · X  [N×M]·[M×K]
+        gw = new Float32Array(N * K);
+        gemm.sgemm({ transA: true, transB: false, M: N, N: K, K: M, A: g, B: x.data, C: gw });
+      }
+      if (bias && needs[2]) {
+        const acc = new Float64Array(N);
+        for (let i = 0; i < M; i++) {
+          const o = i * N;
+          for (let j = 0; j < N; j++) acc[j] += g[o + j];
+        }
+        gb = Float32Array.from(acc);
+      }
+      return bias ? [gx, gw, gb] : [gx, gw];
+    },
+    [...(weight.requiresGrad ? [x] : []), ...(x.requiresGrad ? [weight] : [])],
+  );
+}
