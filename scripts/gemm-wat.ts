@@ -22,17 +22,23 @@ export interface GemmWatOptions {
   nrv: number;
   /** Depth of a K block: a B panel of kc rows stays in L1 while every row tile of A passes over it. */
   kc: number;
+  /** K steps per loop iteration (V8's scheduler hoists the loads of an unrolled body and spills: 1 measured best). */
+  unroll: number;
 }
 
-export const DEFAULT_GEMM_OPTIONS: Omit<GemmWatOptions, 'relaxed'> = { mr: 4, nrv: 2, kc: 256 };
+export const DEFAULT_GEMM_OPTIONS: Omit<GemmWatOptions, 'relaxed'> = { mr: 4, nrv: 2, kc: 256, unroll: 1 };
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-/** One micro-kernel: an mr × (nrv*4) tile of C, over kc steps of K. `partial` stores only `nv` (< 4) columns. */
-function microKernel(o: GemmWatOptions, mr: number, nrv: number, partial: boolean): string {
-  const name = `$k_${mr}x${nrv}${partial ? 'p' : ''}`;
+/**
+ * One micro-kernel: an mr × (nrv*4) tile of C, over kc steps of K. `partial` stores only `nv` (< 4) columns.
+ * `ta` picks A's layout: row-major A reads row r at pa + r*rs + k*4, transposed A reads pa + k*ks + r*4 (an immediate
+ * offset, so no address arithmetic per row).
+ */
+function microKernel(o: GemmWatOptions, mr: number, nrv: number, partial: boolean, ta: boolean): string {
+  const name = `$k${ta ? 't' : 'n'}_${mr}x${nrv}${partial ? 'p' : ''}`;
   const acc = (r: number, v: number) => `$c${r}_${v}`;
   const lines: string[] = [];
   lines.push(
@@ -42,8 +48,8 @@ function microKernel(o: GemmWatOptions, mr: number, nrv: number, partial: boolea
   for (const r of range(mr)) for (const v of range(nrv)) lines.push(`  (local ${acc(r, v)} v128)`);
   for (const v of range(nrv)) lines.push(`  (local $b${v} v128)`);
   lines.push('  (local $a v128) (local $p i32)');
-  for (const r of range(mr)) if (r > 0) lines.push(`  (local $o${r} i32)`);
-  for (const r of range(mr)) if (r > 0) lines.push(`  (local.set $o${r} (i32.mul (local.get $rs) (i32.const ${r})))`);
+  for (const r of range(mr)) if (r > 0) lines.push(`  (local $o${r} i32) (local $q${r} i32)`);
+  if (!ta) for (const r of range(mr)) if (r > 0) lines.push(`  (local.set $o${r} (i32.mul (local.get $rs) (i32.const ${r})))`);
   // Start from C (accumulate) or from zero.
   lines.push('  (if (local.get $acc) (then');
   for (const r of range(mr)) {
@@ -51,26 +57,47 @@ function microKernel(o: GemmWatOptions, mr: number, nrv: number, partial: boolea
     for (const v of range(nrv)) lines.push(`    (local.set ${acc(r, v)} (v128.load offset=${v * 16} align=4 (local.get $p)))`);
   }
   lines.push('  ))');
-  // The K loop: every element of A is broadcast once and multiplied into a row of accumulators. No test for zeros:
-  // 0 * Inf must stay NaN.
-  lines.push('  (loop $kl');
-  for (const v of range(nrv)) lines.push(`    (local.set $b${v} (v128.load offset=${v * 16} align=4 (local.get $pb)))`);
-  for (const r of range(mr)) {
-    const addr = r === 0 ? '(local.get $pa)' : `(i32.add (local.get $pa) (local.get $o${r}))`;
-    lines.push(`    (local.set $a (v128.load32_splat align=4 ${addr}))`);
-    for (const v of range(nrv)) {
-      const c = acc(r, v);
-      lines.push(
-        o.relaxed
-          ? `    (local.set ${c} (f32x4.relaxed_madd (local.get $a) (local.get $b${v}) (local.get ${c})))`
-          : `    (local.set ${c} (f32x4.add (local.get ${c}) (f32x4.mul (local.get $a) (local.get $b${v}))))`,
-      );
+  // One step of K: every element of A is broadcast once and multiplied into a row of accumulators. No test for
+  // zeros: 0 * Inf must stay NaN.
+  const step = (u: number, indent: string) => {
+    for (const v of range(nrv)) lines.push(`${indent}(local.set $b${v} (v128.load offset=${v * 16} align=4 (local.get $pb)))`);
+    for (const r of range(mr)) {
+      const addr = ta
+        ? `offset=${r * 4} align=4 (local.get $pa)`
+        : `offset=${u * 4} align=4 (local.get ${r === 0 ? '$pa' : `$q${r}`})`;
+      lines.push(`${indent}(local.set $a (v128.load32_splat ${addr}))`);
+      for (const v of range(nrv)) {
+        const c = acc(r, v);
+        lines.push(
+          o.relaxed
+            ? `${indent}(local.set ${c} (f32x4.relaxed_madd (local.get $a) (local.get $b${v}) (local.get ${c})))`
+            : `${indent}(local.set ${c} (f32x4.add (local.get ${c}) (f32x4.mul (local.get $a) (local.get $b${v}))))`,
+        );
+      }
     }
+    lines.push(`${indent}(local.set $pb (i32.add (local.get $pb) (local.get $ldb)))`);
+    if (ta) lines.push(`${indent}(local.set $pa (i32.add (local.get $pa) (local.get $ks)))`);
+  };
+  const rowPointers = (indent: string) => {
+    if (!ta) for (const r of range(mr)) if (r > 0) lines.push(`${indent}(local.set $q${r} (i32.add (local.get $pa) (local.get $o${r})))`);
+  };
+  const U = o.unroll;
+  if (U > 1) {
+    lines.push('  (block $kUdone');
+    lines.push(`    (br_if $kUdone (i32.lt_u (local.get $kc) (i32.const ${U})))`);
+    lines.push('    (loop $kU');
+    rowPointers('      ');
+    for (const u of range(U)) step(u, '      ');
+    if (!ta) lines.push(`      (local.set $pa (i32.add (local.get $pa) (i32.const ${4 * U})))`);
+    lines.push(`      (br_if $kU (i32.ge_u (local.tee $kc (i32.sub (local.get $kc) (i32.const ${U}))) (i32.const ${U})))))`);
   }
-  lines.push('    (local.set $pa (i32.add (local.get $pa) (local.get $ks)))');
-  lines.push('    (local.set $pb (i32.add (local.get $pb) (local.get $ldb)))');
-  lines.push('    (br_if $kl (local.tee $kc (i32.sub (local.get $kc) (i32.const 1))))');
-  lines.push('  )');
+  lines.push('  (block $k1done');
+  lines.push('    (br_if $k1done (i32.eqz (local.get $kc)))');
+  lines.push('    (loop $k1');
+  rowPointers('      ');
+  step(0, '      ');
+  if (!ta) lines.push('      (local.set $pa (i32.add (local.get $pa) (i32.const 4)))');
+  lines.push('      (br_if $k1 (local.tee $kc (i32.sub (local.get $kc) (i32.const 1))))))');
   // Store the tile.
   for (const r of range(mr)) {
     lines.push(`  (local.set $p (i32.add (local.get $pc) (i32.mul (local.get $ldc) (i32.const ${r}))))`);
@@ -94,21 +121,22 @@ function microKernel(o: GemmWatOptions, mr: number, nrv: number, partial: boolea
  * All row tiles of one column strip: full mr-row tiles, then one smaller tile for the M % mr leftover rows.
  * `$rows_<nrv>[p]` has the micro-kernel's parameters plus $M (and $nv for the partial strip).
  */
-function rowsFunc(o: GemmWatOptions, nrv: number, partial: boolean): string {
+function rowsFunc(o: GemmWatOptions, nrv: number, partial: boolean, ta: boolean): string {
   const suffix = `${nrv}${partial ? 'p' : ''}`;
+  const t = ta ? 't' : 'n';
   const nvParam = partial ? ' (param $nv i32)' : '';
   const nvArg = partial ? ' (local.get $nv)' : '';
   const args = (pa: string, pc: string) =>
     `${pa} (local.get $rs) (local.get $ks) (local.get $pb) (local.get $ldb) ${pc} (local.get $ldc) (local.get $kc) (local.get $acc)${nvArg}`;
   const lines: string[] = [];
   lines.push(
-    `(func $rows_${suffix} (param $pa i32) (param $rs i32) (param $ks i32) (param $pb i32) (param $ldb i32) ` +
+    `(func $rows${t}_${suffix} (param $pa i32) (param $rs i32) (param $ks i32) (param $pb i32) (param $ldb i32) ` +
       `(param $pc i32) (param $ldc i32) (param $kc i32) (param $acc i32) (param $M i32)${nvParam}`,
   );
   lines.push('  (local $i i32) (local $left i32)');
   lines.push('  (block $done (loop $il');
   lines.push(`    (br_if $done (i32.gt_s (i32.add (local.get $i) (i32.const ${o.mr})) (local.get $M)))`);
-  lines.push(`    (call $k_${o.mr}x${suffix} ${args('(local.get $pa)', '(local.get $pc)')})`);
+  lines.push(`    (call $k${t}_${o.mr}x${suffix} ${args('(local.get $pa)', '(local.get $pc)')})`);
   lines.push(`    (local.set $pa (i32.add (local.get $pa) (i32.mul (local.get $rs) (i32.const ${o.mr}))))`);
   lines.push(`    (local.set $pc (i32.add (local.get $pc) (i32.mul (local.get $ldc) (i32.const ${o.mr}))))`);
   lines.push(`    (local.set $i (i32.add (local.get $i) (i32.const ${o.mr})))`);
@@ -116,7 +144,7 @@ function rowsFunc(o: GemmWatOptions, nrv: number, partial: boolean): string {
   lines.push('  (local.set $left (i32.sub (local.get $M) (local.get $i)))');
   for (const r of range(o.mr)) {
     if (r === 0) continue;
-    lines.push(`  (if (i32.eq (local.get $left) (i32.const ${r})) (then (call $k_${r}x${suffix} ${args('(local.get $pa)', '(local.get $pc)')})))`);
+    lines.push(`  (if (i32.eq (local.get $left) (i32.const ${r})) (then (call $k${t}_${r}x${suffix} ${args('(local.get $pa)', '(local.get $pc)')})))`);
   }
   lines.push(')');
   return lines.join('\n');
@@ -124,14 +152,16 @@ function rowsFunc(o: GemmWatOptions, nrv: number, partial: boolean): string {
 
 function driver(o: GemmWatOptions): string {
   const nr = o.nrv * 4;
-  const strip = (suffix: string, nv = '') =>
-    `(call $rows_${suffix} (local.get $paK) (local.get $rs) (local.get $ks) ` +
+  const call = (t: string, suffix: string, nv: string) =>
+    `(call $rows${t}_${suffix} (local.get $paK) (local.get $rs) (local.get $ks) ` +
     `(i32.add (local.get $pbK) (i32.shl (local.get $j) (i32.const 2))) (local.get $ldb) ` +
     `(i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2))) (local.get $ldc) (local.get $kc) (local.get $accum) (local.get $M)${nv})`;
+  const strip = (suffix: string, nv = '') =>
+    `(if (local.get $ta) (then ${call('t', suffix, nv)}) (else ${call('n', suffix, nv)}))`;
   const lines: string[] = [];
   lines.push(
     '(func $gemm (export "gemm") (param $pa i32) (param $pb i32) (param $pc i32) (param $M i32) (param $N i32) (param $K i32) ' +
-      '(param $rs i32) (param $ks i32) (param $ldb i32) (param $ldc i32) (param $acc i32)',
+      '(param $rs i32) (param $ks i32) (param $ldb i32) (param $ldc i32) (param $acc i32) (param $ta i32)',
   );
   lines.push('  (local $k0 i32) (local $kc i32) (local $accum i32) (local $paK i32) (local $pbK i32) (local $j i32)');
   lines.push('  (if (i32.or (i32.or (i32.eqz (local.get $M)) (i32.eqz (local.get $N))) (i32.eqz (local.get $K))) (then (return)))');
@@ -199,10 +229,12 @@ function transposeFunc(): string {
 
 export function gemmWat(o: GemmWatOptions): string {
   const parts: string[] = ['(module', '(memory (export "memory") 1)'];
-  for (let v = o.nrv; v >= 1; v--) for (let r = 1; r <= o.mr; r++) parts.push(microKernel(o, r, v, false));
-  for (let r = 1; r <= o.mr; r++) parts.push(microKernel(o, r, 1, true));
-  for (let v = o.nrv; v >= 1; v--) parts.push(rowsFunc(o, v, false));
-  parts.push(rowsFunc(o, 1, true));
+  for (const ta of [false, true]) {
+    for (let v = o.nrv; v >= 1; v--) for (let r = 1; r <= o.mr; r++) parts.push(microKernel(o, r, v, false, ta));
+    for (let r = 1; r <= o.mr; r++) parts.push(microKernel(o, r, 1, true, ta));
+    for (let v = o.nrv; v >= 1; v--) parts.push(rowsFunc(o, v, false, ta));
+    parts.push(rowsFunc(o, 1, true, ta));
+  }
   parts.push(driver(o));
   parts.push(transposeFunc());
   parts.push(')');

@@ -12,7 +12,7 @@ export type GemmFn = (args: GemmArgs) => void;
 
 interface GemmExports {
   memory: WebAssembly.Memory;
-  gemm(pa: number, pb: number, pc: number, M: number, N: number, K: number, rs: number, ks: number, ldb: number, ldc: number, acc: number): void;
+  gemm(pa: number, pb: number, pc: number, M: number, N: number, K: number, rs: number, ks: number, ldb: number, ldc: number, acc: number, ta: number): void;
   transpose(src: number, dst: number, rows: number, cols: number): void;
 }
 
@@ -102,7 +102,7 @@ function hostGemm(ex: GemmExports): GemmFn {
     if (args.accumulate) heap.set(C.subarray(co, co + cLen), pc >> 2);
     const rs = transA ? 4 : K * 4;
     const ks = transA ? M * 4 : 4;
-    ex.gemm(pa, pb, pc, M, N, K, rs, ks, N * 4, N * 4, args.accumulate ? 1 : 0);
+    ex.gemm(pa, pb, pc, M, N, K, rs, ks, N * 4, N * 4, args.accumulate ? 1 : 0, transA ? 1 : 0);
     C.set(heap.subarray(pc >> 2, (pc >> 2) + cLen), co);
   };
 }
