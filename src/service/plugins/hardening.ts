@@ -1,0 +1,79 @@
+/**
+ * Everything issue 6 adds to the app, in the order it must run: security headers and CORS (so even a 401 carries
+ * them), the WebSocket heartbeat, authentication (sets request.tenant; replaces the placeholder tenant plugin),
+ * then per-tenant rate limits and quotas (they need the tenant, and must be registered before the routes).
+ *
+ * Refuses to build an app that would listen on a non-loopback HOST without API keys.
+ */
+import type { FastifyInstance } from 'fastify';
+import { ConfigError, type Config } from '../config.js';
+import { loadKeyRing, type KeyRing } from '../auth/keys.js';
+import { checkAuthExposure } from '../auth/loopback.js';
+import { authPlugin } from '../auth/plugin.js';
+import { loadSecurityConfig, type SecurityConfig } from '../auth/security-config.js';
+import { StreamTokenIssuer } from '../auth/stream-tokens.js';
+import type { JobManager, JobStore } from '../jobs/types.js';
+import { quotaPlugin } from '../quotas/plugin.js';
+import { heartbeatPlugin } from './heartbeat.js';
+import { securityPlugin } from './security.js';
+
+export interface HardeningOptions {
+  config: Config;
+  /** Defaults to config.security, else the environment. */
+  security?: SecurityConfig;
+  store: JobStore;
+  manager: JobManager;
+  /** A pre-built key ring (tests); otherwise loaded from security.apiKeys / apiKeysFile. */
+  keys?: KeyRing;
+}
+
+export function resolveSecurity(config: Config, security?: SecurityConfig): SecurityConfig {
+  return security ?? (config as Config & { security?: SecurityConfig }).security ?? loadSecurityConfig();
+}
+
+/** Fastify server options that come from the hardening configuration (timeouts). */
+export function serverTimeouts(config: Config): { requestTimeout: number; connectionTimeout: number } {
+  const s = resolveSecurity(config);
+  return { requestTimeout: s.requestTimeoutMs, connectionTimeout: s.connectionTimeoutMs };
+}
+
+async function hardeningPlugin(app: FastifyInstance, options: HardeningOptions): Promise<void> {
+  const security = resolveSecurity(options.config, options.security);
+  let keys: KeyRing;
+  try {
+    keys = options.keys ?? loadKeyRing({ API_KEYS: security.apiKeys, API_KEYS_FILE: security.apiKeysFile });
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: ${(err as Error).message}`, ['API_KEYS', 'API_KEYS_FILE']);
+  }
+  // Throws (refusing to start) on a non-loopback HOST without keys.
+  const warning = checkAuthExposure(options.config.host, keys.size);
+  if (warning) app.log.warn(`!!! ${warning} !!!`);
+  else app.log.info({ tenants: keys.tenants().length, keys: keys.size }, 'API key authentication enabled');
+  const weak = keys.weakKeyTenants();
+  if (weak.length > 0) app.log.warn({ tenants: weak }, 'some API keys are shorter than 16 characters; use long random keys');
+
+  await app.register(securityPlugin, { corsOrigins: security.corsOrigins });
+  await app.register(heartbeatPlugin, { intervalMs: security.wsPingIntervalMs });
+  await app.register(authPlugin, {
+    keys,
+    streamTokens: new StreamTokenIssuer(security.streamTokenTtlMs),
+    jobExists: async (tenant, id) => (await options.manager.get(tenant, id)) !== null,
+  });
+  await app.register(quotaPlugin, {
+    rateLimitPerMinute: security.rateLimitPerMinute,
+    tenantMaxActiveJobs: security.tenantMaxActiveJobs,
+    tenantMaxStoredBytes: security.tenantMaxStoredBytes,
+    usage: (tenant) => options.store.tenantUsage(tenant),
+  });
+}
+
+(hardeningPlugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
+(hardeningPlugin as unknown as Record<symbol, string>)[Symbol.for('fastify.display-name')] = 'gradloom-hardening';
+
+export default hardeningPlugin;
+export { hardeningPlugin };
+
+/** `?access_token=` must not reach the logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&]access_token=)[^&#]*/gi, '$1[redacted]');
+}
