@@ -11,9 +11,9 @@ const finiteNumber = z.number().finite();
 export const twoLayerNetSchema = z
   .object({
     kind: z.literal('two_layer_net'),
-    inputDim: positiveInt,
-    hiddenDim: positiveInt,
-    outputDim: positiveInt,
+    inputDim: positiveInt.describe('Features per input row (the tutorial: 1000)'),
+    hiddenDim: positiveInt.describe('Hidden units (the tutorial: 100)'),
+    outputDim: positiveInt.describe('Targets per row (the tutorial: 10)'),
     bias: z.boolean().default(false).describe('false reproduces the tutorial (no bias); true adds nn.Linear biases'),
     init: z
       .enum(['randn', 'default'])
@@ -26,13 +26,15 @@ export const twoLayerNetSchema = z
 export const linearRegressionSchema = z
   .object({
     kind: z.literal('linear_regression'),
-    inputDim: positiveInt,
-    outputDim: positiveInt,
+    inputDim: positiveInt.describe('in_features (the tutorial: 1)'),
+    outputDim: positiveInt.describe('out_features (the tutorial: 1)'),
   })
   .strict()
   .describe('nn.Linear(inputDim, outputDim)');
 
-export const modelSpecSchema = z.discriminatedUnion('kind', [twoLayerNetSchema, linearRegressionSchema]);
+export const modelSpecSchema = z
+  .discriminatedUnion('kind', [twoLayerNetSchema, linearRegressionSchema])
+  .describe("The model to train; `kind` selects one of the shapes");
 
 const matrix = z.array(z.array(finiteNumber));
 
@@ -41,7 +43,7 @@ export const inlineDataSchema = z
   .strict()
   .describe('Rows of inputs and targets; x is [n, inputDim], y is [n, outputDim]');
 export const randomDataSchema = z
-  .object({ kind: z.literal('random'), n: positiveInt })
+  .object({ kind: z.literal('random'), n: positiveInt.describe('Rows to draw (the tutorial: 64)') })
   .strict()
   .describe('x [n, inputDim] and y [n, outputDim] drawn from N(0,1) with the job seed, as in the tutorial');
 export const datasetDataSchema = z
@@ -49,7 +51,9 @@ export const datasetDataSchema = z
   .strict()
   .describe('A dataset uploaded with POST /v1/datasets');
 
-export const dataSpecSchema = z.discriminatedUnion('kind', [inlineDataSchema, randomDataSchema, datasetDataSchema]);
+export const dataSpecSchema = z
+  .discriminatedUnion('kind', [inlineDataSchema, randomDataSchema, datasetDataSchema])
+  .describe('Where the training data comes from; `kind` selects one of the shapes');
 
 export const sgdSchema = z
   .object({
@@ -71,11 +75,13 @@ export const adamSchema = z
     amsgrad: z.boolean().default(false),
   })
   .strict();
-export const optimizerSpecSchema = z.discriminatedUnion('kind', [sgdSchema, adamSchema]);
+export const optimizerSpecSchema = z
+  .discriminatedUnion('kind', [sgdSchema, adamSchema])
+  .describe('torch.optim.SGD or torch.optim.Adam, with their PyTorch defaults');
 
 export const trainingSpecSchema = z
   .object({
-    epochs: positiveInt,
+    epochs: positiveInt.describe('Optimizer steps over the whole data set (one step per batch)'),
     loss: z.enum(['mse', 'sse']).describe('mse: mean of squared errors (nn.MSELoss()); sse: sum, as in the tutorial'),
     optimizer: optimizerSpecSchema,
     batchSize: positiveInt.optional().describe('Full batch when absent'),
@@ -84,14 +90,44 @@ export const trainingSpecSchema = z
 
 export const jobSpecSchema = z
   .object({
-    name: z.string().max(200).optional(),
+    name: z.string().max(200).optional().describe('A label for people; not unique'),
     model: modelSpecSchema,
     data: dataSpecSchema,
     training: trainingSpecSchema,
-    seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(Number.MAX_SAFE_INTEGER)
+      .optional()
+      .describe('torch.manual_seed(seed) before drawing data and weights; drawn and recorded when absent'),
     checkpointEvery: positiveInt.optional().describe('Keep a checkpoint every k epochs'),
   })
-  .strict();
+  .strict()
+  .meta({
+    id: 'JobSpec',
+    description: 'What to train: a model, its data, the training loop, and optionally a seed and periodic checkpoints',
+    examples: [
+      {
+        name: 'tutorial: two-layer net',
+        model: { kind: 'two_layer_net', inputDim: 1000, hiddenDim: 100, outputDim: 10 },
+        data: { kind: 'random', n: 64 },
+        training: { epochs: 500, loss: 'sse', optimizer: { kind: 'sgd', lr: 1e-6 } },
+        seed: 0,
+      },
+      {
+        name: 'tutorial: linear regression',
+        model: { kind: 'linear_regression', inputDim: 1, outputDim: 1 },
+        data: {
+          kind: 'inline',
+          x: [[3.3], [4.4], [5.5], [6.71], [6.93], [4.168], [9.779], [6.182], [7.59], [2.167], [7.042], [10.791], [5.313], [7.997], [3.1]],
+          y: [[1.7], [2.76], [2.09], [3.19], [1.694], [1.573], [3.366], [2.596], [2.53], [1.221], [2.827], [3.465], [1.65], [2.904], [1.3]],
+        },
+        training: { epochs: 60, loss: 'mse', optimizer: { kind: 'sgd', lr: 0.001 } },
+        seed: 0,
+      },
+    ],
+  });
 
 /** What the user sent (before defaults). */
 export type JobSpecInput = z.input<typeof jobSpecSchema>;

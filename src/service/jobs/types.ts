@@ -95,6 +95,7 @@ export interface JobStore {
   updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'tenant' | 'spec' | 'createdAt'>>): Promise<JobRecord>;
   deleteJob(tenant: string, id: string): Promise<boolean>;
 
+  /** Atomically appends the batch and sets the job's `epoch`/`lastLoss` to its last event. */
   appendEpochs(jobId: string, events: EpochEvent[]): Promise<void>;
   getEpochs(jobId: string, fromEpoch?: number): Promise<EpochEvent[]>;
 
@@ -144,4 +145,9 @@ export interface JobManager {
   /** Start dispatching (resuming interrupted jobs); stop drains within the deadline. */
   start(): Promise<void>;
   stop(options?: { deadlineMs?: number }): Promise<void>;
+  /**
+   * Optional (added by the HTTP layer for GET /readyz): whether the pool is started and can run jobs, and if not why.
+   * Absent means "ready whenever the store answers".
+   */
+  ready?(): Promise<{ ready: boolean; reason?: string }>;
 }

@@ -1,0 +1,147 @@
+/**
+ * The HTTP application: fastify + zod type provider, shared plugins (context, tenant, errors, request ids),
+ * OpenAPI (@fastify/swagger from the zod schemas, /openapi.json, /docs), WebSockets, and the routes grouped by
+ * resource. `buildApp` does not listen and does not start the runtime: tests inject their own, main.ts wires the
+ * real one (or lets buildApp create it, which then also starts and stops it with the app).
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import fastifyWebsocket from '@fastify/websocket';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import {
+  createJsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { loadConfig, type Config, type Limits } from './config.js';
+import type { JobManager, JobStore } from './jobs/types.js';
+import { contextPlugin, type ServiceContext } from './plugins/context.js';
+import { errorsPlugin } from './plugins/errors.js';
+import { tenantPlugin } from './plugins/tenant.js';
+import { checkpointRoutes } from './routes/checkpoints.js';
+import { datasetRoutes } from './routes/datasets.js';
+import { jobRoutes } from './routes/jobs.js';
+import { streamRoutes } from './routes/stream.js';
+import { systemRoutes } from './routes/system.js';
+
+export type ConfigOverrides = Partial<Omit<Config, 'limits'>> & { limits?: Partial<Limits> };
+
+export interface BuildAppOptions {
+  /** A complete configuration; loaded from process.env when absent. */
+  config?: Config;
+  /** Applied over `config` (tests: `{limits: {maxEpochs: 10}}`). */
+  overrides?: ConfigOverrides;
+  /** The runtime behind the seam. Injected ones are the caller's to start and stop. */
+  manager: JobManager;
+  store: JobStore;
+  /** false (silent), true (pino at config.logLevel), pino options, or a pino instance. */
+  logger?: boolean | FastifyServerOptions['logger'] | FastifyBaseLogger;
+}
+
+export type App = FastifyInstance & { gradloom: ServiceContext };
+
+export const API_VERSION = '1.0.0';
+const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Honour a sane `x-request-id` from a proxy; otherwise make one. */
+export function genReqId(req: IncomingMessage): string {
+  const header = req.headers['x-request-id'];
+  return typeof header === 'string' && REQUEST_ID_RE.test(header) ? header : `req_${randomUUID()}`;
+}
+
+export function resolveConfig(config: Config | undefined, overrides: ConfigOverrides | undefined): Config {
+  const base = config ?? loadConfig();
+  return { ...base, ...overrides, limits: { ...base.limits, ...overrides?.limits } };
+}
+
+function isLoggerInstance(logger: unknown): logger is FastifyBaseLogger {
+  return typeof logger === 'object' && logger !== null && typeof (logger as FastifyBaseLogger).child === 'function';
+}
+
+/** The OpenAPI document's shape that zod cannot express: the CSV alternative of POST /v1/datasets. */
+const transformObject: typeof jsonSchemaTransformObject = (input) => {
+  const document = jsonSchemaTransformObject(input) as {
+    paths?: Record<string, Record<string, { requestBody?: { content?: Record<string, unknown> } }>>;
+  };
+  const upload = document.paths?.['/v1/datasets']?.post?.requestBody?.content;
+  if (upload) {
+    upload['text/csv'] = {
+      schema: { type: 'string', description: 'A header row, then one row of numbers per sample' },
+      example: 'x,y\n3.3,1.7\n4.4,2.76\n5.5,2.09\n',
+    };
+  }
+  return document as ReturnType<typeof jsonSchemaTransformObject>;
+};
+
+export async function buildApp(options: BuildAppOptions): Promise<App> {
+  const config = resolveConfig(options.config, options.overrides);
+  const loggerOption = options.logger ?? false;
+  const app = Fastify({
+    ...(isLoggerInstance(loggerOption)
+      ? { loggerInstance: loggerOption }
+      : {
+          logger:
+            loggerOption === true
+              ? { level: config.logLevel, redact: ['req.headers.authorization'] }
+              : (loggerOption as FastifyServerOptions['logger']),
+        }),
+    genReqId,
+    requestIdHeader: false,
+    bodyLimit: config.limits.maxBodyBytes,
+    // Request and response timeouts belong to the hardening plugins; this keeps Node's defaults.
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  const context: ServiceContext = { config, manager: options.manager, store: options.store, state: 'serving' };
+  await app.register(contextPlugin, { context });
+  await app.register(errorsPlugin, { maxBodyBytes: config.limits.maxBodyBytes });
+  await app.register(tenantPlugin, {});
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'gradloom',
+        version: API_VERSION,
+        description:
+          'Training as a service on a PyTorch-compatible autograd engine: submit a job, stream its losses over a ' +
+          'WebSocket, download the state dict as safetensors, predict. Every error is `{error, message, ...}`.',
+      },
+      tags: [
+        { name: 'jobs', description: 'Training jobs and their live streams' },
+        { name: 'checkpoints', description: 'Trained state dicts' },
+        { name: 'predictions', description: 'Inference with a trained job' },
+        { name: 'datasets', description: 'Uploaded training data' },
+        { name: 'system', description: 'Health, readiness, limits' },
+      ],
+    },
+    transform: createJsonSchemaTransform({ skipList: ['/openapi.json'] }),
+    transformObject,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
+
+  await app.register(systemRoutes);
+  await app.register(
+    async (v1) => {
+      await v1.register(jobRoutes);
+      await v1.register(streamRoutes);
+      await v1.register(checkpointRoutes);
+      await v1.register(datasetRoutes);
+    },
+    { prefix: '/v1' },
+  );
+
+  return app as unknown as App;
+}

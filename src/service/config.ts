@@ -1,0 +1,150 @@
+/**
+ * Service configuration from the environment, validated by zod. Every variable has a default that serves the
+ * embedded setup (SQLite in ./data, loopback only); an invalid value stops the start with a message naming the
+ * variable, the value and what is expected.
+ */
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+
+const MiB = 1024 * 1024;
+
+/** An integer from an environment string: '1e6' and '1_000_000' are accepted, '12abc' is not. */
+function intVar(min: number, defaultValue: number | (() => number)) {
+  return z.preprocess(
+    (raw) => (raw === undefined || raw === '' ? undefined : typeof raw === 'string' ? Number(raw.replaceAll('_', '')) : raw),
+    z
+      .number({ error: 'must be an integer' })
+      .int({ error: 'must be an integer' })
+      .min(min, { error: `must be >= ${min}` })
+      .max(Number.MAX_SAFE_INTEGER, { error: 'is too large' })
+      .default(typeof defaultValue === 'function' ? defaultValue : () => defaultValue),
+  );
+}
+
+export const configEnvSchema = z.object({
+  PORT: intVar(0, 8080).pipe(z.number().max(65535, { error: 'must be a TCP port (0..65535)' })),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  WORKERS: intVar(1, () => availableParallelism()),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MAX_INPUT_DIM: intVar(1, 10_000),
+  MAX_HIDDEN_DIM: intVar(1, 10_000),
+  MAX_OUTPUT_DIM: intVar(1, 1_000),
+  MAX_PARAMETERS: intVar(1, 20_000_000),
+  MAX_EPOCHS: intVar(1, 100_000),
+  MAX_DATASET_ROWS: intVar(1, 1_000_000),
+  MAX_BODY_BYTES: intVar(1024, 16 * MiB),
+  MAX_QUEUED_JOBS: intVar(0, 100),
+  /** Defaults to WORKERS; must not exceed it (each running job holds one worker thread). */
+  MAX_RUNNING_JOBS: z.preprocess(
+    (raw) => (raw === undefined || raw === '' ? undefined : Number(String(raw).replaceAll('_', ''))),
+    z.number({ error: 'must be an integer' }).int({ error: 'must be an integer' }).min(1, { error: 'must be >= 1' }).optional(),
+  ),
+  MAX_CHECKPOINTS_PER_JOB: intVar(1, 100),
+  JOB_TIMEOUT_MS: intVar(1, 60 * 60 * 1000),
+  MAX_JOB_MEMORY_BYTES: intVar(1 * MiB, 1024 * MiB),
+  STREAM_BUFFER_MESSAGES: intVar(1, 1_000),
+  SHUTDOWN_DEADLINE_MS: intVar(0, 10_000),
+  CANCEL_GRACE_MS: intVar(0, 5_000),
+});
+
+export interface Limits {
+  maxInputDim: number;
+  maxHiddenDim: number;
+  maxOutputDim: number;
+  maxParameters: number;
+  maxEpochs: number;
+  maxDatasetRows: number;
+  maxBodyBytes: number;
+  maxQueuedJobs: number;
+  maxRunningJobs: number;
+  maxCheckpointsPerJob: number;
+  jobTimeoutMs: number;
+  maxJobMemoryBytes: number;
+  streamBufferMessages: number;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  workers: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  shutdownDeadlineMs: number;
+  cancelGraceMs: number;
+  limits: Limits;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly variables: string[],
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads the configuration from `env` (process.env by default). Throws ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const picked: Record<string, string | undefined> = {};
+  for (const key of Object.keys(configEnvSchema.shape)) picked[key] = env[key];
+  const parsed = configEnvSchema.safeParse(picked);
+  if (!parsed.success) {
+    const names = [...new Set(parsed.error.issues.map((i) => String(i.path[0])))];
+    const lines = parsed.error.issues.map((i) => {
+      const name = String(i.path[0]);
+      return `${name}=${JSON.stringify(env[name] ?? '')}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`, names);
+  }
+  const e = parsed.data;
+  const maxRunningJobs = e.MAX_RUNNING_JOBS ?? e.WORKERS;
+  if (maxRunningJobs > e.WORKERS) {
+    throw new ConfigError(
+      `invalid configuration: MAX_RUNNING_JOBS=${maxRunningJobs} cannot exceed WORKERS=${e.WORKERS} (each running job needs its own worker thread)`,
+      ['MAX_RUNNING_JOBS'],
+    );
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: e.DATA_DIR,
+    workers: e.WORKERS,
+    logLevel: e.LOG_LEVEL,
+    shutdownDeadlineMs: e.SHUTDOWN_DEADLINE_MS,
+    cancelGraceMs: e.CANCEL_GRACE_MS,
+    limits: {
+      maxInputDim: e.MAX_INPUT_DIM,
+      maxHiddenDim: e.MAX_HIDDEN_DIM,
+      maxOutputDim: e.MAX_OUTPUT_DIM,
+      maxParameters: e.MAX_PARAMETERS,
+      maxEpochs: e.MAX_EPOCHS,
+      maxDatasetRows: e.MAX_DATASET_ROWS,
+      maxBodyBytes: e.MAX_BODY_BYTES,
+      maxQueuedJobs: e.MAX_QUEUED_JOBS,
+      maxRunningJobs,
+      maxCheckpointsPerJob: e.MAX_CHECKPOINTS_PER_JOB,
+      jobTimeoutMs: e.JOB_TIMEOUT_MS,
+      maxJobMemoryBytes: e.MAX_JOB_MEMORY_BYTES,
+      streamBufferMessages: e.STREAM_BUFFER_MESSAGES,
+    },
+  };
+}
+
+/** The environment variable behind each limit, so that error messages name what an operator can change. */
+export const LIMIT_VARIABLES: Record<keyof Limits, string> = {
+  maxInputDim: 'MAX_INPUT_DIM',
+  maxHiddenDim: 'MAX_HIDDEN_DIM',
+  maxOutputDim: 'MAX_OUTPUT_DIM',
+  maxParameters: 'MAX_PARAMETERS',
+  maxEpochs: 'MAX_EPOCHS',
+  maxDatasetRows: 'MAX_DATASET_ROWS',
+  maxBodyBytes: 'MAX_BODY_BYTES',
+  maxQueuedJobs: 'MAX_QUEUED_JOBS',
+  maxRunningJobs: 'MAX_RUNNING_JOBS',
+  maxCheckpointsPerJob: 'MAX_CHECKPOINTS_PER_JOB',
+  jobTimeoutMs: 'JOB_TIMEOUT_MS',
+  maxJobMemoryBytes: 'MAX_JOB_MEMORY_BYTES',
+  streamBufferMessages: 'STREAM_BUFFER_MESSAGES',
+};

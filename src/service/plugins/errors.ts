@@ -1,0 +1,200 @@
+/**
+ * One error shape everywhere: `{error: <code>, message, ...details}`, no stack traces, no internal paths. Maps zod
+ * validation failures to 400 `validation_error` with `issues: [{path, message}]`, the runtime's typed errors
+ * (src/service/jobs/errors.ts) to their statuses, and anything unexpected to a logged 500 that
+ * carries only the request id.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
+import { ConflictError, InvalidInputError, JobRuntimeError, NotFoundError, QueueFullError, ShuttingDownError } from '../jobs/errors.js';
+import { globalPlugin } from './global.js';
+
+export interface Issue {
+  path: string;
+  message: string;
+}
+
+/** An error a route means to send: its status, a stable code and a message for people. */
+export class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export const notFound = (kind: 'job' | 'dataset' | 'checkpoint', id: string, more = '') =>
+  new ApiError(404, 'not_found', `${kind} ${id} not found${more}`);
+
+export const validationError = (issues: Issue[], message?: string) =>
+  new ApiError(400, 'validation_error', message ?? summarize(issues), { issues });
+
+function summarize(issues: Issue[]): string {
+  const first = issues
+    .slice(0, 3)
+    .map((i) => (i.path ? `${i.path}: ${i.message}` : i.message))
+    .join('; ');
+  return issues.length > 3 ? `${first}; and ${issues.length - 3} more` : first;
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === 'object') return 'an object';
+  const text = JSON.stringify(value);
+  return `${typeof value} ${text.length > 40 ? `${text.slice(0, 40)}...` : text}`;
+}
+
+function valueAt(root: unknown, path: PropertyKey[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+const LOCATION_PREFIX: Record<string, string> = { body: '', querystring: 'query', params: 'params', headers: 'headers' };
+
+/** A zod issue (as fastify-type-provider-zod hands it over) rewritten to say what was sent and what to send. */
+function toIssue(
+  v: { keyword: string; instancePath: string; message?: string; params: Record<string, unknown> },
+  input: unknown,
+  location: string,
+): Issue {
+  const keys: PropertyKey[] = v.instancePath.split('/').slice(1).filter((k) => k !== '');
+  const prefix = LOCATION_PREFIX[location] ?? location;
+  const join = (parts: PropertyKey[]) => [prefix, ...parts.map(String)].filter((p) => p !== '').join('.');
+  const value = valueAt(input, keys);
+  const p = v.params;
+  let path = join(keys);
+  let message = v.message ?? 'is invalid';
+  switch (v.keyword) {
+    case 'invalid_type':
+      if (value === undefined) message = `is required (expected ${String(p.expected)})`;
+      else if (p.expected === 'int') message = `must be an integer, got ${describeValue(value)}`;
+      else message = `must be ${p.expected === 'array' || p.expected === 'object' ? 'an' : 'a'} ${String(p.expected)}, got ${describeValue(value)}`;
+      break;
+    case 'too_small':
+    case 'too_big': {
+      const bound = v.keyword === 'too_small' ? p.minimum : p.maximum;
+      const inclusive = p.inclusive !== false;
+      const op = v.keyword === 'too_small' ? (inclusive ? '>=' : '>') : inclusive ? '<=' : '<';
+      if (p.origin === 'number' || p.origin === 'int' || p.origin === 'bigint')
+        message = `must be ${op} ${String(bound)}, got ${describeValue(value)}`;
+      else if (p.origin === 'array')
+        message = `must have ${v.keyword === 'too_small' ? 'at least' : 'at most'} ${String(bound)} items, got ${Array.isArray(value) ? value.length : '?'}`;
+      else if (p.origin === 'string')
+        message = `must be ${v.keyword === 'too_small' ? 'at least' : 'at most'} ${String(bound)} characters long`;
+      break;
+    }
+    case 'unrecognized_keys': {
+      const names = (p.keys as string[]) ?? [];
+      if (names.length === 1) path = join([...keys, names[0]]);
+      message = `unknown field${names.length > 1 ? 's' : ''} ${names.map((n) => JSON.stringify(n)).join(', ')}`;
+      break;
+    }
+    case 'invalid_union':
+      if (p.note === 'No matching discriminator') {
+        const options = ((p.options as unknown[]) ?? []).map((o) => JSON.stringify(o)).join(', ');
+        message = `must be one of ${options}, got ${describeValue(value)}`;
+      }
+      break;
+    case 'invalid_value': {
+      const options = ((p.values as unknown[]) ?? []).map((o) => JSON.stringify(o)).join(', ');
+      message = `must be ${(p.values as unknown[])?.length === 1 ? '' : 'one of '}${options}, got ${describeValue(value)}`;
+      break;
+    }
+  }
+  return { path, message };
+}
+
+function sendError(reply: FastifyReply, error: ApiError) {
+  for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+  return reply
+    .code(error.statusCode)
+    .type('application/json; charset=utf-8')
+    .send({ error: error.code, message: error.message, ...error.details });
+}
+
+function retryAfter(seconds: unknown): string {
+  const n = Number(seconds);
+  return String(Math.max(1, Math.ceil(Number.isFinite(n) ? n : 5)));
+}
+
+/** The runtime's typed errors (src/service/jobs/errors.ts): a stable code, no HTTP status; the status is chosen here. */
+function fromRuntimeError(err: unknown): ApiError | null {
+  if (!(err instanceof JobRuntimeError)) return null;
+  if (err instanceof QueueFullError) {
+    const seconds = retryAfter(err.retryAfterSeconds);
+    // Draining is the server's state, not the caller's excess: 503. A full queue is 429.
+    const status = err instanceof ShuttingDownError || err.code === 'shutting_down' ? 503 : 429;
+    return new ApiError(status, err.code, err.message, { retryAfterSeconds: Number(seconds) }, { 'retry-after': seconds });
+  }
+  if (err instanceof NotFoundError) return new ApiError(404, err.code, err.message);
+  if (err instanceof ConflictError) return new ApiError(409, err.code, err.message);
+  if (err instanceof InvalidInputError) return new ApiError(400, err.code, err.message);
+  return null;
+}
+
+function fromFastifyError(err: FastifyError, request: FastifyRequest, maxBodyBytes: number): ApiError | null {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError(413, 'payload_too_large', `request body is larger than the limit of ${maxBodyBytes} bytes (MAX_BODY_BYTES)`, {
+        limit: maxBodyBytes,
+      });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError(415, 'unsupported_media_type', `content type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted here; send application/json${request.url.startsWith('/v1/datasets') ? ' or text/csv' : ''}`);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiError(400, 'invalid_json', 'the body is empty but content-type is application/json; send a JSON document');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ApiError(400, 'invalid_json', `the body is not valid JSON: ${err.message}`);
+  }
+  if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON/.test(err.message)))
+    return new ApiError(400, 'invalid_json', `the body is not valid JSON: ${err.message}`);
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+    // Other plugins' errors (rate limits, quotas): keep their snake_case code and any Retry-After they carry.
+    const code = /^[a-z][a-z0-9_]*$/.test(err.code ?? '') ? err.code : (err.code ?? 'bad_request').replace(/^FST_ERR_/, '').toLowerCase();
+    const seconds = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    return seconds === undefined
+      ? new ApiError(err.statusCode, code, err.message)
+      : new ApiError(err.statusCode, code, err.message, { retryAfterSeconds: Number(retryAfter(seconds)) }, { 'retry-after': retryAfter(seconds) });
+  }
+  return null;
+}
+
+export const errorsPlugin = globalPlugin<{ maxBodyBytes: number }>('gradloom-errors', async (app, opts) => {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof ApiError) return sendError(reply, err);
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      const location = (err as { validationContext?: string }).validationContext ?? 'body';
+      const input =
+        location === 'body' ? request.body : location === 'querystring' ? request.query : location === 'params' ? request.params : request.headers;
+      const issues = err.validation.map((v) => toIssue(v as never, input, location));
+      return sendError(reply, validationError(issues));
+    }
+    if (!isResponseSerializationErrorSafe(err)) {
+      const mapped = fromRuntimeError(err) ?? fromFastifyError(err, request, opts.maxBodyBytes);
+      if (mapped) {
+        if (mapped.statusCode >= 500) request.log.error({ err }, 'request failed');
+        return sendError(reply, mapped);
+      }
+    }
+    request.log.error({ err }, 'request failed');
+    return sendError(reply, new ApiError(500, 'internal_error', `internal error; quote request id ${request.id} when reporting it`));
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new ApiError(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}; see /docs for the API`)),
+  );
+});
+
+function isResponseSerializationErrorSafe(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && isResponseSerializationError(err);
+}

@@ -1,0 +1,46 @@
+/** How runtime records look on the wire: only documented fields, links, and no non-finite numbers. */
+import type { JobRecord } from '../jobs/types.js';
+import type { z } from 'zod';
+import type { jobSchema } from '../schemas/jobs.js';
+
+export const finiteOrNull = (value: number | null | undefined): number | null =>
+  typeof value === 'number' && Number.isFinite(value) ? value : null;
+
+export function jobLinks(id: string) {
+  const self = `/v1/jobs/${encodeURIComponent(id)}`;
+  return {
+    self,
+    stream: `${self}/stream`,
+    metrics: `${self}/metrics`,
+    checkpoint: `${self}/checkpoint`,
+    checkpoints: `${self}/checkpoints`,
+    predictions: `${self}/predictions`,
+  };
+}
+
+export function toJobView(job: JobRecord): z.output<typeof jobSchema> {
+  return {
+    id: job.id,
+    name: job.name,
+    status: job.status,
+    spec: job.spec,
+    epoch: job.epoch,
+    epochs: job.epochs,
+    lastLoss: finiteOrNull(job.lastLoss),
+    createdAt: job.createdAt,
+    startedAt: job.startedAt,
+    finishedAt: job.finishedAt,
+    updatedAt: job.updatedAt,
+    error: job.error ? { code: job.error.code, message: job.error.message } : null,
+    links: jobLinks(job.id),
+  };
+}
+
+/** JSON with sorted keys, for comparing two specs regardless of key order. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}

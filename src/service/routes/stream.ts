@@ -1,0 +1,90 @@
+/**
+ * GET /v1/jobs/:id/stream (WebSocket): every epoch so far, then live epochs, then one final status, then close.
+ * The manager owns the fan-out and the slow-consumer policy (a bounded buffer per subscriber, measured with
+ * bufferedAmount; a subscriber too far behind gets a 'dropped' message instead of the skipped epochs and still gets
+ * the final status). This route only adapts a socket to the manager's subscriber interface.
+ */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { WebSocket } from 'ws';
+import type { StreamMessage } from '../jobs/types.js';
+import { notFound } from '../plugins/errors.js';
+import { errors, idParamsSchema } from '../schemas/common.js';
+import { streamMessageSchema } from '../schemas/jobs.js';
+import { finiteOrNull } from './job-views.js';
+
+/** Close codes: 1000 after the final status; 4404 when the job vanished between the handshake and the subscription. */
+export const STREAM_CLOSE_NOT_FOUND = 4404;
+
+function toWire(message: StreamMessage): StreamMessage | { type: 'epoch'; epoch: number; loss: number | null } {
+  if (message.type === 'epoch') return { type: 'epoch', epoch: message.epoch, loss: finiteOrNull(message.loss) };
+  if (message.type === 'status') return { ...message, lastLoss: finiteOrNull(message.lastLoss) };
+  return message;
+}
+
+export const streamRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { manager } = app.gradloom;
+
+  app.get(
+    '/jobs/:id/stream',
+    {
+      websocket: true,
+      schema: {
+        tags: ['jobs'],
+        summary: 'Live loss stream (WebSocket)',
+        description:
+          'Upgrade to a WebSocket. Each text frame is one JSON StreamMessage: first every epoch already finished (a late ' +
+          'subscriber misses nothing), then live `{type: "epoch", epoch, loss}`, then one `{type: "status", ...}` with the ' +
+          'final status, then the server closes with 1000. A subscriber that falls more than STREAM_BUFFER_MESSAGES behind ' +
+          'gets `{type: "dropped", count, reason}` in place of the epochs it missed (GET /metrics has them all) and still ' +
+          'gets the final status; it never slows training or other subscribers. Unknown job: 404 before the upgrade.',
+        params: idParamsSchema,
+        response: { 101: streamMessageSchema.describe('Switching protocols; frames are StreamMessages'), ...errors(404) },
+      },
+      preValidation: async (request) => {
+        const { id } = request.params as { id: string };
+        request.log = request.log.child({ jobId: id });
+        if (!(await manager.get(request.tenant, id))) throw notFound('job', id);
+      },
+    },
+    (socket, request) => {
+      const { id } = request.params;
+      let unsubscribe: (() => void) | null = null;
+      let closed = false;
+      socket.on('message', () => {
+        // The stream is one-way; input from clients is ignored.
+      });
+      socket.on('close', () => {
+        closed = true;
+        unsubscribe?.();
+        unsubscribe = null;
+      });
+      socket.on('error', (err) => request.log.warn({ err }, 'stream socket error'));
+
+      manager
+        .subscribe(request.tenant, id, {
+          send(message) {
+            if (socket.readyState !== WebSocket.OPEN) return false;
+            socket.send(JSON.stringify(toWire(message)));
+            return true;
+          },
+          close() {
+            if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) socket.close(1000, 'stream complete');
+          },
+          bufferedAmount: () => socket.bufferedAmount,
+        })
+        .then((stop) => {
+          if (stop === null) {
+            socket.close(STREAM_CLOSE_NOT_FOUND, `job ${id} not found`);
+          } else if (closed) {
+            stop();
+          } else {
+            unsubscribe = stop;
+          }
+        })
+        .catch((err: unknown) => {
+          request.log.error({ err }, 'subscribe failed');
+          socket.close(1011, 'internal error');
+        });
+    },
+  );
+};

@@ -1,0 +1,57 @@
+/** Liveness, readiness and the limits users are held to. */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { errors } from '../schemas/common.js';
+import { healthSchema, limitsSchema, readySchema } from '../schemas/system.js';
+
+const READY_PROBE_ID = '__readyz__';
+
+export const systemRoutes: FastifyPluginAsyncZod = async (app) => {
+  const ctx = app.gradloom;
+
+  app.get(
+    '/healthz',
+    { schema: { tags: ['system'], summary: 'Liveness: the process answers', response: { 200: healthSchema } } },
+    async () => ({ status: 'ok' as const }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['system'],
+        summary: 'Readiness: the store answers, the worker pool runs, the server is not draining',
+        response: { 200: readySchema, 503: readySchema },
+      },
+    },
+    async (_request, reply) => {
+      const checks: Record<string, string> = {};
+      try {
+        await ctx.store.getJob(READY_PROBE_ID, READY_PROBE_ID);
+        checks.store = 'ok';
+      } catch (err) {
+        checks.store = `store query failed: ${(err as Error).message}`;
+      }
+      try {
+        const pool = ctx.manager.ready ? await ctx.manager.ready() : { ready: true };
+        checks.pool = pool.ready ? 'ok' : (pool.reason ?? 'not ready');
+      } catch (err) {
+        checks.pool = `readiness check failed: ${(err as Error).message}`;
+      }
+      checks.server = ctx.state === 'draining' ? 'draining: shutting down' : 'ok';
+      const ready = Object.values(checks).every((c) => c === 'ok');
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
+    },
+  );
+
+  app.get(
+    '/v1/limits',
+    {
+      schema: {
+        tags: ['system'],
+        summary: 'The limits this server enforces on jobs, datasets and requests',
+        response: { 200: limitsSchema, ...errors() },
+      },
+    },
+    async () => ctx.config.limits,
+  );
+};

@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import { jobSpecSchema } from '../../spec/job-spec.js';
+import { timestamp } from './common.js';
+
+export const jobStatusSchema = z
+  .enum(['queued', 'running', 'succeeded', 'failed', 'cancelled'])
+  .meta({ id: 'JobStatus' });
+
+export const jobErrorSchema = z
+  .object({
+    code: z.string().describe("'diverged', 'worker_crashed', 'timeout', 'invalid_data', 'internal', ..."),
+    message: z.string(),
+  })
+  .meta({ id: 'JobError' });
+
+export const jobLinksSchema = z.object({
+  self: z.string(),
+  stream: z.string().describe('WebSocket: replay, live epochs, final status'),
+  metrics: z.string(),
+  checkpoint: z.string(),
+  checkpoints: z.string(),
+  predictions: z.string(),
+});
+
+export const jobSchema = z
+  .object({
+    id: z.string(),
+    name: z.string().nullable(),
+    status: jobStatusSchema,
+    spec: jobSpecSchema.extend({ seed: z.number().int().describe('The seed used (drawn when the request had none)') }),
+    epoch: z.number().int().describe('Epochs completed'),
+    epochs: z.number().int().describe('Epochs requested'),
+    lastLoss: z.number().nullable().describe('Loss of the last completed epoch; null before the first or when not finite'),
+    createdAt: timestamp,
+    startedAt: timestamp.nullable(),
+    finishedAt: timestamp.nullable(),
+    updatedAt: timestamp,
+    error: jobErrorSchema.nullable().describe('Why a job failed (or was cancelled by the server)'),
+    links: jobLinksSchema,
+  })
+  .meta({ id: 'Job' });
+
+export const listJobsQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20).describe('Page size, 1..100'),
+  cursor: z.string().min(1).max(512).optional().describe('nextCursor of the previous page'),
+  status: jobStatusSchema.optional().describe('Only jobs with this status'),
+});
+
+export const jobPageSchema = z
+  .object({
+    items: z.array(jobSchema),
+    nextCursor: z.string().nullable().describe('Pass as ?cursor= for the next page; null on the last page'),
+  })
+  .meta({ id: 'JobPage' });
+
+export const epochMetricSchema = z.object({
+  epoch: z.number().int().describe('1-based'),
+  loss: z.number().nullable().describe('null when the loss was not finite (the job then fails as diverged)'),
+  elapsedMs: z.number().describe('Wall-clock ms since the job started running'),
+});
+
+export const metricsSchema = z
+  .object({ jobId: z.string(), epochs: z.array(epochMetricSchema) })
+  .meta({ id: 'JobMetrics' });
+
+export const checkpointInfoSchema = z
+  .object({
+    epoch: z.number().int(),
+    kind: z.enum(['final', 'periodic']),
+    createdAt: timestamp,
+    bytes: z.number().int().describe('Size of the safetensors file'),
+    links: z.object({ download: z.string(), json: z.string() }),
+  })
+  .meta({ id: 'Checkpoint' });
+
+export const checkpointListSchema = z.object({ jobId: z.string(), items: z.array(checkpointInfoSchema) });
+
+export const checkpointQuerySchema = z.object({
+  epoch: z.coerce.number().int().min(1).optional().describe('A periodic checkpoint; the final one (or the newest) when absent'),
+  format: z.enum(['safetensors', 'json']).default('safetensors').describe('json: tensors as nested number arrays'),
+});
+
+export const checkpointJsonSchema = z
+  .object({
+    tensors: z.record(
+      z.string(),
+      z.object({
+        dtype: z.string().describe("'F32' (safetensors dtype)"),
+        shape: z.array(z.number().int()),
+        data: z.unknown().describe("Nested arrays in the tensor's shape, as tensor.tolist() gives; a number for a 0-d tensor"),
+      }),
+    ),
+    metadata: z.record(z.string(), z.string()),
+  })
+  .meta({ id: 'CheckpointJson' });
+
+export const predictionRequestSchema = z
+  .object({
+    x: z.array(z.array(z.number())).describe('Rows of inputs, each model.inputDim wide'),
+  })
+  .strict()
+  .meta({ id: 'PredictionRequest' });
+
+export const predictionResponseSchema = z
+  .object({ y: z.array(z.array(z.number().nullable())).describe('One row of outputDim values per input row') })
+  .meta({ id: 'PredictionResponse' });
+
+export const streamMessageSchema = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.literal('epoch'), epoch: z.number().int(), loss: z.number().nullable() }),
+    z.object({
+      type: z.literal('status'),
+      status: jobStatusSchema,
+      epoch: z.number().int(),
+      epochs: z.number().int(),
+      lastLoss: z.number().nullable(),
+      error: jobErrorSchema.nullable(),
+    }),
+    z.object({ type: z.literal('dropped'), count: z.number().int(), reason: z.string() }),
+  ])
+  .meta({ id: 'StreamMessage', description: 'One WebSocket text frame (JSON)' });
