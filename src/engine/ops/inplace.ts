@@ -52,9 +52,11 @@ export function addInplace(self: Tensor, other: Operand, alpha: number): void {
   const al = Math.fround(alpha);
   if (typeof other === 'number') {
     const s = Math.fround(Math.fround(other) * al);
-    checkInplace(self);
+    const rec = checkInplace(self);
     for (let i = 0; i < x.length; i++) x[i] += s;
     bump(self);
+    // The gradient passes unchanged; the node still marks the new history (error messages name it).
+    if (rec) record(self, alpha < 0 ? 'SubBackward0' : 'AddBackward0', [self], (g) => [g]);
     return;
   }
   const io = offsetsInto(other, self, alpha < 0 ? 'sub_' : 'add_');
