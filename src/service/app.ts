@@ -40,6 +40,11 @@ export interface BuildAppOptions {
   store: JobStore;
   /** false (silent), true (pino at config.logLevel), pino options, or a pino instance. */
   logger?: boolean | FastifyServerOptions['logger'] | FastifyBaseLogger;
+  /**
+   * Registered after the shared plugins and before the routes: authentication (which sets `request.tenant` after
+   * the placeholder tenant plugin), rate limits and quotas, static files. `app.gradloom` is available.
+   */
+  extend?: (app: App) => Promise<void>;
 }
 
 export type App = FastifyInstance & { gradloom: ServiceContext };
@@ -131,6 +136,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
+  if (options.extend) await options.extend(app as unknown as App);
 
   await app.register(systemRoutes);
   await app.register(

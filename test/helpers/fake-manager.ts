@@ -114,6 +114,7 @@ export class FakeJobManager implements JobManager {
   }
   async stop() {
     this.stopped = true;
+    while (this.running.size > 0) await new Promise((r) => setTimeout(r, 5));
   }
 
   /** Lets paused jobs run. */
@@ -149,6 +150,7 @@ export class FakeJobManager implements JobManager {
     for (let epoch = job.epoch + 1; epoch <= job.epochs; epoch++) {
       if (this.opts.epochDelayMs) await new Promise((r) => setTimeout(r, this.opts.epochDelayMs));
       else await new Promise((r) => setImmediate(r));
+      if (this.stopped) return;
       if (this.cancelRequested.delete(id)) {
         await this.finish(id, 'cancelled');
         return;

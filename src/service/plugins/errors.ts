@@ -103,12 +103,13 @@ function toIssue(
     case 'invalid_union':
       if (p.note === 'No matching discriminator') {
         const options = ((p.options as unknown[]) ?? []).map((o) => JSON.stringify(o)).join(', ');
-        message = `must be one of ${options}, got ${describeValue(value)}`;
+        message = value === undefined ? `is required (one of ${options})` : `must be one of ${options}, got ${describeValue(value)}`;
       }
       break;
     case 'invalid_value': {
-      const options = ((p.values as unknown[]) ?? []).map((o) => JSON.stringify(o)).join(', ');
-      message = `must be ${(p.values as unknown[])?.length === 1 ? '' : 'one of '}${options}, got ${describeValue(value)}`;
+      const values = (p.values as unknown[]) ?? [];
+      const options = `${values.length === 1 ? '' : 'one of '}${values.map((o) => JSON.stringify(o)).join(', ')}`;
+      message = value === undefined ? `is required (${options})` : `must be ${options}, got ${describeValue(value)}`;
       break;
     }
   }

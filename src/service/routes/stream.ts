@@ -7,7 +7,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { WebSocket } from 'ws';
 import type { StreamMessage } from '../jobs/types.js';
-import { notFound } from '../plugins/errors.js';
+import { ApiError, notFound } from '../plugins/errors.js';
 import { errors, idParamsSchema } from '../schemas/common.js';
 import { streamMessageSchema } from '../schemas/jobs.js';
 import { finiteOrNull } from './job-views.js';
@@ -24,10 +24,11 @@ function toWire(message: StreamMessage): StreamMessage | { type: 'epoch'; epoch:
 export const streamRoutes: FastifyPluginAsyncZod = async (app) => {
   const { manager } = app.gradloom;
 
-  app.get(
-    '/jobs/:id/stream',
-    {
-      websocket: true,
+  // `wsHandler` (not `websocket: true`, which hides the route from the OpenAPI document) takes the upgrades; plain
+  // GETs get 426 from `handler`.
+  app.route({
+    method: 'GET',
+    url: '/jobs/:id/stream',
       schema: {
         tags: ['jobs'],
         summary: 'Live loss stream (WebSocket)',
@@ -38,15 +39,17 @@ export const streamRoutes: FastifyPluginAsyncZod = async (app) => {
           'gets `{type: "dropped", count, reason}` in place of the epochs it missed (GET /metrics has them all) and still ' +
           'gets the final status; it never slows training or other subscribers. Unknown job: 404 before the upgrade.',
         params: idParamsSchema,
-        response: { 101: streamMessageSchema.describe('Switching protocols; frames are StreamMessages'), ...errors(404) },
+        response: { 101: streamMessageSchema.describe('Switching protocols; frames are StreamMessages'), ...errors(404, 426) },
       },
       preValidation: async (request) => {
         const { id } = request.params as { id: string };
         request.log = request.log.child({ jobId: id });
         if (!(await manager.get(request.tenant, id))) throw notFound('job', id);
       },
+    handler: async (request) => {
+      throw new ApiError(426, 'upgrade_required', `GET ${request.url.split('?')[0]} is a WebSocket: connect with a WebSocket client (Upgrade: websocket)`, {}, { upgrade: 'websocket' });
     },
-    (socket, request) => {
+    wsHandler: (socket, request) => {
       const { id } = request.params;
       let unsubscribe: (() => void) | null = null;
       let closed = false;
@@ -86,5 +89,5 @@ export const streamRoutes: FastifyPluginAsyncZod = async (app) => {
           socket.close(1011, 'internal error');
         });
     },
-  );
+  });
 };
