@@ -8,7 +8,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { KeyRing, parseApiKeysEnv } from '../../src/service/auth/keys.js';
-import { authPlugin } from '../../src/service/auth/plugin.js';
+import { authPlugin, streamTokenRoutes } from '../../src/service/auth/plugin.js';
 import { StreamTokenIssuer } from '../../src/service/auth/stream-tokens.js';
 import { heartbeatPlugin } from '../../src/service/plugins/heartbeat.js';
 import { securityPlugin } from '../../src/service/plugins/security.js';
@@ -49,8 +49,8 @@ async function mini(o: MiniOptions = {}) {
   await app.register(authPlugin, {
     keys: new KeyRing(o.keys === undefined ? parseApiKeysEnv(`alice:${ALICE},bob:${BOB}`) : parseApiKeysEnv(o.keys)),
     streamTokens: tokens,
-    jobExists: async (tenant, id) => jobs.get(id) === tenant,
   });
+  await app.register(streamTokenRoutes, { prefix: '/v1', jobExists: async (tenant: string, id: string) => jobs.get(id) === tenant });
   const usage = o.usage ?? {};
   await app.register(quotaPlugin, {
     rateLimitPerMinute: o.rate ?? 0,

@@ -33,11 +33,6 @@ export interface AuthPluginOptions {
   keys: KeyRing;
   /** Defaults to a fresh issuer (per-process secret, 60 s tokens). */
   streamTokens?: StreamTokenIssuer;
-  /**
-   * Does this tenant own this job? Used to refuse (404) stream tokens for jobs the tenant cannot see.
-   * When absent, a job-bound token is issued without checking (the stream route checks ownership anyway).
-   */
-  jobExists?: (tenant: string, jobId: string) => Promise<boolean>;
 }
 
 export function needsAuth(routeUrl: string | undefined): boolean {
@@ -115,13 +110,32 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     if (tenant === null) return sendUnauthorized(reply);
     request.tenant = tenant;
   });
+}
 
+/**
+ * POST /stream-tokens (mounted under /v1 next to the other routes, so the OpenAPI document lists it). Needs the
+ * auth plugin (for request.tenant and app.streamTokens).
+ */
+export async function streamTokenRoutes(
+  app: FastifyInstance,
+  options: {
+    /**
+     * Does this tenant own this job? Used to refuse (404) stream tokens for jobs the tenant cannot see. When
+     * absent, a job-bound token is issued without checking (the stream route checks ownership anyway).
+     */
+    jobExists?: (tenant: string, jobId: string) => Promise<boolean>;
+  },
+): Promise<void> {
   app.post(
-    '/v1/stream-tokens',
+    '/stream-tokens',
     {
       schema: {
         summary: 'Issue a short-lived token for opening a WebSocket stream from a browser',
-        tags: ['auth'],
+        description:
+          'Browsers cannot set headers on a WebSocket. Send the token as `?access_token=` when opening ' +
+          '`/v1/jobs/:id/stream`; it is valid for about a minute (STREAM_TOKEN_TTL_MS), for this tenant only, and for one ' +
+          'job when `jobId` is given. `?access_token=` also accepts an API key on stream routes (and nowhere else).',
+        tags: ['jobs'],
         body: streamTokenBody.nullish(),
         response: { 201: streamTokenResponse, 404: z.object({ error: z.string(), message: z.string() }) },
       },
@@ -131,7 +145,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       if (body.jobId !== undefined && options.jobExists && !(await options.jobExists(request.tenant, body.jobId))) {
         return reply.code(404).send({ error: 'not_found', message: `job ${body.jobId} not found` });
       }
-      return reply.code(201).send(tokens.issue(request.tenant, body.jobId));
+      return reply.code(201).send(app.streamTokens.issue(request.tenant, body.jobId));
     },
   );
 }

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { ConfigError, type Config } from '../config.js';
 import { loadKeyRing, type KeyRing } from '../auth/keys.js';
 import { checkAuthExposure } from '../auth/loopback.js';
-import { authPlugin } from '../auth/plugin.js';
+import { authPlugin, streamTokenRoutes } from '../auth/plugin.js';
 import { loadSecurityConfig, type SecurityConfig } from '../auth/security-config.js';
 import { StreamTokenIssuer } from '../auth/stream-tokens.js';
 import type { JobManager, JobStore } from '../jobs/types.js';
@@ -52,18 +52,42 @@ async function hardeningPlugin(app: FastifyInstance, options: HardeningOptions):
   const weak = keys.weakKeyTenants();
   if (weak.length > 0) app.log.warn({ tenants: weak }, 'some API keys are shorter than 16 characters; use long random keys');
 
+  // Node's server enforces these (fastify passes its own options to the same properties at construction).
+  app.server.requestTimeout = security.requestTimeoutMs;
+  app.server.headersTimeout = security.requestTimeoutMs === 0 ? 60_000 : Math.min(60_000, security.requestTimeoutMs);
+  app.server.setTimeout(security.connectionTimeoutMs);
+
   await app.register(securityPlugin, { corsOrigins: security.corsOrigins });
   await app.register(heartbeatPlugin, { intervalMs: security.wsPingIntervalMs });
   await app.register(authPlugin, {
     keys,
     streamTokens: new StreamTokenIssuer(security.streamTokenTtlMs),
-    jobExists: async (tenant, id) => (await options.manager.get(tenant, id)) !== null,
   });
   await app.register(quotaPlugin, {
     rateLimitPerMinute: security.rateLimitPerMinute,
     tenantMaxActiveJobs: security.tenantMaxActiveJobs,
     tenantMaxStoredBytes: security.tenantMaxStoredBytes,
     usage: (tenant) => options.store.tenantUsage(tenant),
+  });
+}
+
+/**
+ * For buildApp's `extend` option (main.ts): everything above plus the routes. Registered after swagger, so
+ * POST /v1/stream-tokens appears in the OpenAPI document, and before the routes, so rate limits reach them.
+ */
+export async function registerHardening(
+  app: FastifyInstance & { gradloom: { config: Config; store: JobStore; manager: JobManager } },
+  extra: { security?: SecurityConfig; keys?: KeyRing } = {},
+): Promise<void> {
+  const { config, store, manager } = app.gradloom;
+  await app.register(hardeningPlugin, { config, store, manager, ...extra });
+  await app.register(hardeningRoutes, { prefix: '/v1', manager });
+}
+
+/** The routes issue 6 adds, mounted under /v1 with the others (after swagger, so the document lists them). */
+export async function hardeningRoutes(app: FastifyInstance, options: { manager: JobManager }): Promise<void> {
+  await app.register(streamTokenRoutes, {
+    jobExists: async (tenant: string, id: string) => (await options.manager.get(tenant, id)) !== null,
   });
 }
 
