@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { loadSecurityConfig, type SecurityConfig } from './auth/security-config.js';
 
 const MiB = 1024 * 1024;
 
@@ -73,6 +74,8 @@ export interface Config {
   shutdownDeadlineMs: number;
   cancelGraceMs: number;
   limits: Limits;
+  /** Keys, per-tenant quotas, CORS, timeouts, heartbeats (src/service/auth/security-config.ts). */
+  security?: SecurityConfig;
 }
 
 export class ConfigError extends Error {
@@ -114,6 +117,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     shutdownDeadlineMs: e.SHUTDOWN_DEADLINE_MS,
     cancelGraceMs: e.CANCEL_GRACE_MS,
+    security: loadSecurityConfig(env),
     limits: {
       maxInputDim: e.MAX_INPUT_DIM,
       maxHiddenDim: e.MAX_HIDDEN_DIM,
