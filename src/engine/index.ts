@@ -29,3 +29,7 @@ export { mseLoss } from './ops/loss.js';
 export type { Reduction } from './ops/loss.js';
 export { Generator, defaultGenerator, manualSeed, uniformFill, normalFill } from './random.js';
 export * as kernels from './kernels/index.js';
+export type { GeneratorState } from './random.js';
+export { saveSafetensors, loadSafetensors } from './safetensors.js';
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';

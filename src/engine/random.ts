@@ -8,7 +8,8 @@
  */
 
 import { ValueError } from './errors.js';
-import { fmaf, logAvx, sinCosAvx } from './randomMath.js';
+import { fmaf } from './fmaf.js';
+import { logAvx, sinCosAvx } from './randomMath.js';
 
 const N = 624;
 const M = 397;

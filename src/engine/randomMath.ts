@@ -10,6 +10,8 @@
  * polynomial coefficients are Cephes' published constants.
  */
 
+import { fmaf } from './fmaf.js';
+
 const f32 = Math.fround;
 const f32Buf = new Float32Array(1);
 const i32Buf = new Int32Array(f32Buf.buffer);
@@ -22,32 +24,6 @@ function floatBits(x: number): number {
 function floatFromBits(bits: number): number {
   i32Buf[0] = bits;
   return f32Buf[0]!;
-}
-
-/** The float32 neighbour of float `r` in the direction of `dir` (> 0: up, < 0: down). */
-function nextFloat(r: number, dir: number): number {
-  if (r === 0) return dir > 0 ? 1.401298464324817e-45 : -1.401298464324817e-45;
-  const b = floatBits(r);
-  return floatFromBits((r > 0) === dir > 0 ? b + 1 : b - 1);
-}
-
-/**
- * Fused multiply-add rounded once to float32, for float32 inputs: a*b is exact in double (48 significant bits),
- * the sum is then rounded to double and to float. Double rounding can only go wrong when the double sum lands
- * exactly on a float32 midpoint; the exact error of the addition (TwoSum) decides that case.
- */
-export function fmaf(a: number, b: number, c: number): number {
-  const p = a * b;
-  const s = p + c;
-  const r = f32(s);
-  if (r === s || !Number.isFinite(s)) return r;
-  const other = nextFloat(r, s - r);
-  if ((r + other) / 2 !== s) return r;
-  const bb = s - p;
-  const err = p - (s - bb) + (c - bb);
-  if (err === 0) return r; // a true tie: f32() already rounded it to even
-  // The exact value lies beyond the midpoint on err's side: round to whichever neighbour is on that side.
-  return (other > r) === err > 0 ? other : r;
 }
 
 const SQRTHF = f32(0.707106781186547524);

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Generator, defaultGenerator, manualSeed, normalFill, uniformFill } from '../../src/engine/random.js';
-import { fmaf } from '../../src/engine/randomMath.js';
+import { fmaf } from '../../src/engine/fmaf.js';
 import { parseSafetensors } from '../../src/engine/safetensorsFormat.js';
 
 const FIX = 'test/fixtures/pytorch';
