@@ -13,6 +13,8 @@
  * 16 bytes of padding after each region. Lanes read that way only feed lanes that are never stored.
  */
 
+import { elementwiseWat } from './elementwise-wat.js';
+
 export interface GemmWatOptions {
   /** Use f32x4.relaxed_madd (fused where the CPU has FMA) instead of f32x4.mul + f32x4.add. */
   relaxed: boolean;
@@ -237,6 +239,7 @@ export function gemmWat(o: GemmWatOptions): string {
   }
   parts.push(driver(o));
   parts.push(transposeFunc());
+  parts.push(elementwiseWat());
   parts.push(')');
   return parts.join('\n');
 }

@@ -4,6 +4,7 @@
  * on raw Float32Arrays. Gradients are computed with kernels, never as a graph of their own (no double backward).
  */
 import { AutogradError, ShapeError } from './errors.js';
+import { binarySame } from './kernels/elementwise.js';
 import { sameShape, shapeStr } from './shape.js';
 import { Tensor } from './tensor.js';
 
@@ -150,7 +151,7 @@ function accumulateLeaf(leaf: Tensor, g: Float32Array, owned: boolean): void {
     leaf.grad = new Tensor(owned ? g : g.slice(), leaf.shape.slice());
   } else {
     const d = leaf.grad.data;
-    for (let i = 0; i < d.length; i++) d[i] += g[i];
+    binarySame('add', d, g, d);
   }
 }
 
@@ -233,12 +234,10 @@ export function runBackward(root: Tensor, gradient: Tensor | undefined, opts: Ba
           if (!prev) {
             buffers.set(e, { data: r, owned });
           } else if (prev.owned) {
-            const d = prev.data;
-            for (let k = 0; k < d.length; k++) d[k] += r[k];
+            binarySame('add', prev.data, r, prev.data);
           } else {
             const d = new Float32Array(prev.data.length);
-            const p = prev.data;
-            for (let k = 0; k < d.length; k++) d[k] = p[k] + r[k];
+            binarySame('add', prev.data, r, d);
             buffers.set(e, { data: d, owned: true });
           }
         }

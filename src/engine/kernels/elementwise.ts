@@ -5,8 +5,16 @@
  * rounding is innocuous when the wide format has >= 2p+2 bits).
  */
 import { broadcastStrides, numelOf, sameShape } from '../shape.js';
+import { elementwiseKernels } from './gemm.js';
 
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div';
+
+/**
+ * From this many elements on, the WebAssembly SIMD kernels (when the active kernel path has them) beat the JS loops
+ * even though they copy the operands through wasm memory; their results are bit-identical (see
+ * scripts/elementwise-wat.ts), so the switch never changes a number.
+ */
+export const WASM_ELEMENTWISE_MIN = 1024;
 
 /**
  * For every element of `outShape` (row-major), the offset of the element of `shape` it reads under broadcasting.
@@ -39,6 +47,10 @@ export function broadcastOffsets(shape: readonly number[], outShape: readonly nu
 /** out = a (op) b with a, b, out of equal length. */
 export function binarySame(op: BinaryOp, a: Float32Array, b: Float32Array, out: Float32Array): void {
   const n = out.length;
+  if (n >= WASM_ELEMENTWISE_MIN && a.length === n && b.length === n) {
+    const k = elementwiseKernels();
+    if (k) return k.binary(op, a, b, out);
+  }
   switch (op) {
     case 'add': for (let i = 0; i < n; i++) out[i] = a[i] + b[i]; break;
     case 'sub': for (let i = 0; i < n; i++) out[i] = a[i] - b[i]; break;
@@ -50,6 +62,10 @@ export function binarySame(op: BinaryOp, a: Float32Array, b: Float32Array, out: 
 /** out = a (op) s, or s (op) a when `scalarLeft`; `s` must already be a float32 value. */
 export function binaryScalar(op: BinaryOp, a: Float32Array, s: number, out: Float32Array, scalarLeft: boolean): void {
   const n = out.length;
+  if (n >= WASM_ELEMENTWISE_MIN && a.length === n) {
+    const k = elementwiseKernels();
+    if (k) return k.scalar(op, a, s, out, scalarLeft);
+  }
   switch (op) {
     case 'add': for (let i = 0; i < n; i++) out[i] = a[i] + s; break;
     case 'mul': for (let i = 0; i < n; i++) out[i] = a[i] * s; break;
@@ -62,6 +78,40 @@ export function binaryScalar(op: BinaryOp, a: Float32Array, s: number, out: Floa
       else for (let i = 0; i < n; i++) out[i] = a[i] / s;
       break;
   }
+}
+
+/** x += alpha * y (same lengths), rounded once from float64 as `x[i] += alpha * y[i]` does. */
+export function axpyInto(x: Float32Array, y: Float32Array, alpha: number): void {
+  const n = x.length;
+  if (alpha === 1) return binarySame('add', x, y, x);
+  if (alpha === -1) return binarySame('sub', x, y, x);
+  if (n >= WASM_ELEMENTWISE_MIN && y.length === n) {
+    const k = elementwiseKernels();
+    if (k) return k.axpy(x, y, alpha);
+  }
+  for (let i = 0; i < n; i++) x[i] += alpha * y[i];
+}
+
+/** out = min(max(x, lo), hi) with NaN kept (pass hi = Infinity for a lower bound only). */
+export function clampKernel(x: Float32Array, lo: number, hi: number, out: Float32Array): void {
+  const n = out.length;
+  if (n >= WASM_ELEMENTWISE_MIN && x.length === n) {
+    const k = elementwiseKernels();
+    if (k) return k.clamp(x, out, lo, hi);
+  }
+  // Math.max/min propagate NaN, as PyTorch's clamp does.
+  if (hi === Infinity) for (let i = 0; i < n; i++) out[i] = Math.max(x[i], lo);
+  else for (let i = 0; i < n; i++) out[i] = Math.min(Math.max(x[i], lo), hi);
+}
+
+/** Clamp's gradient: g where lo <= x <= hi (bounds included), else 0. */
+export function clampBackwardKernel(x: Float32Array, g: Float32Array, lo: number, hi: number, out: Float32Array): void {
+  const n = out.length;
+  if (n >= WASM_ELEMENTWISE_MIN && x.length === n && g.length === n) {
+    const k = elementwiseKernels();
+    if (k) return k.clampBackward(x, g, out, lo, hi);
+  }
+  for (let i = 0; i < n; i++) out[i] = x[i] >= lo && x[i] <= hi ? g[i] : 0;
 }
 
 /** out = a (op) b under broadcasting to outShape. */

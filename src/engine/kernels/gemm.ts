@@ -12,7 +12,15 @@
  * Float32Array store does, which keeps it within float32 rounding of PyTorch's reference BLAS.
  */
 import { sgemmJs } from './js-gemm.js';
-import { decodeBase64, hasRelaxedSimd, hasWasmSimd, instantiateGemm, instantiateGemmAsync } from './wasm-gemm.js';
+import {
+  decodeBase64,
+  hasRelaxedSimd,
+  hasWasmSimd,
+  instantiateKernels,
+  instantiateKernelsAsync,
+  type ElementwiseKernels,
+  type WasmKernels,
+} from './wasm-gemm.js';
 import { GEMM_RELAXED_WASM, GEMM_SIMD_WASM } from './wasm/gemm.generated.js';
 
 export interface GemmArgs {
@@ -56,6 +64,7 @@ export let sgemm: (args: GemmArgs) => void = sgemmReference;
 export function setGemmKernel(kernel: (args: GemmArgs) => void): void {
   sgemm = kernel;
   active = 'custom';
+  userChoice = true;
 }
 
 // ---- Kernel selection -----------------------------------------------------------------------------------------------
@@ -64,29 +73,44 @@ export function setGemmKernel(kernel: (args: GemmArgs) => void): void {
 
 export type KernelName = 'relaxed' | 'simd' | 'js';
 const PREFERENCE: KernelName[] = ['relaxed', 'simd', 'js'];
-const kernels = new Map<KernelName, (args: GemmArgs) => void>([['js', sgemmJs]]);
+interface Backend {
+  gemm: (args: GemmArgs) => void;
+  /** Null: the JavaScript loops in elementwise.ts. */
+  elementwise: ElementwiseKernels | null;
+}
+const kernels = new Map<KernelName, Backend>([['js', { gemm: sgemmJs, elementwise: null }]]);
 let active: KernelName | 'custom' = 'js';
+let activeEw: ElementwiseKernels | null = null;
 sgemm = sgemmJs;
+let userChoice = false;
 
-function register(name: KernelName, fn: (args: GemmArgs) => void): void {
-  kernels.set(name, fn);
+function activate(name: KernelName, b: Backend): void {
+  sgemm = b.gemm;
+  activeEw = b.elementwise;
+  active = name;
+}
+
+function register(name: KernelName, k: WasmKernels): void {
+  const b: Backend = { gemm: k.gemm, elementwise: k.elementwise };
+  kernels.set(name, b);
   // A kernel that became ready later (asynchronous compilation in a browser) replaces a slower automatic choice,
   // never a kernel the user picked.
-  if (!userChoice && PREFERENCE.indexOf(name) < PREFERENCE.indexOf(active as KernelName)) {
-    sgemm = fn;
-    active = name;
-  }
+  if (!userChoice && PREFERENCE.indexOf(name) < PREFERENCE.indexOf(active as KernelName)) activate(name, b);
 }
-let userChoice = false;
+
+/** The elementwise kernels of the active path (null on the JS path: callers run their own loops). */
+export function elementwiseKernels(): ElementwiseKernels | null {
+  return activeEw;
+}
 
 const pending: Promise<void>[] = [];
 function load(name: KernelName, b64: string): void {
   const bytes = decodeBase64(b64);
   try {
-    register(name, instantiateGemm(bytes));
+    register(name, instantiateKernels(bytes));
   } catch {
     // Browsers refuse synchronous compilation of larger modules on the main thread; compile in the background.
-    pending.push(instantiateGemmAsync(bytes).then((fn) => register(name, fn), () => undefined));
+    pending.push(instantiateKernelsAsync(bytes).then((k) => register(name, k), () => undefined));
   }
 }
 
@@ -111,12 +135,11 @@ export function availableKernels(): KernelName[] {
 
 /** Switches every matrix product to the named kernel; throws if this runtime lacks it. */
 export function useKernel(name: KernelName): void {
-  const fn = kernels.get(name);
-  if (!fn) {
+  const b = kernels.get(name);
+  if (!b) {
     throw new Error(`kernel '${name}' is not available in this runtime (available: ${availableKernels().join(', ')})`);
   }
-  sgemm = fn;
-  active = name;
+  activate(name, b);
   userChoice = true;
 }
 
@@ -126,5 +149,5 @@ export function activeKernel(): KernelName | 'custom' {
 
 /** The raw kernel of a path (tests call each path directly). */
 export function gemmKernel(name: KernelName): ((args: GemmArgs) => void) | undefined {
-  return kernels.get(name);
+  return kernels.get(name)?.gemm;
 }

@@ -10,8 +10,38 @@ import type { GemmArgs } from './gemm.js';
 
 export type GemmFn = (args: GemmArgs) => void;
 
+export type BinaryOpName = 'add' | 'sub' | 'mul' | 'div';
+
+/** Elementwise kernels on Float32Arrays (operands are copied through wasm memory; `out` may alias an input). */
+export interface ElementwiseKernels {
+  /** out = a (op) b, all of the same length. */
+  binary(op: BinaryOpName, a: Float32Array, b: Float32Array, out: Float32Array): void;
+  /** out = a (op) s, or s (op) a when `left`; s is a float32 value. */
+  scalar(op: BinaryOpName, a: Float32Array, s: number, out: Float32Array, left: boolean): void;
+  /** x = x + alpha*y, rounded like JavaScript's float64 expression. */
+  axpy(x: Float32Array, y: Float32Array, alpha: number): void;
+  /** out = min(max(a, lo), hi). */
+  clamp(a: Float32Array, out: Float32Array, lo: number, hi: number): void;
+  /** out = lo <= x <= hi ? g : 0. */
+  clampBackward(x: Float32Array, g: Float32Array, out: Float32Array, lo: number, hi: number): void;
+}
+
+export interface WasmKernels {
+  gemm: GemmFn;
+  elementwise: ElementwiseKernels;
+}
+
+type Bin = (pa: number, pb: number, po: number, n: number) => void;
+type Sca = (pa: number, s: number, po: number, n: number) => void;
+
 interface GemmExports {
   memory: WebAssembly.Memory;
+  ew_add: Bin; ew_sub: Bin; ew_mul: Bin; ew_div: Bin;
+  ews_add: Sca; ews_sub: Sca; ews_mul: Sca; ews_div: Sca;
+  ews_radd: Sca; ews_rsub: Sca; ews_rmul: Sca; ews_rdiv: Sca;
+  axpy(px: number, py: number, n: number, alpha: number): void;
+  clamp(pa: number, po: number, n: number, lo: number, hi: number): void;
+  clamp_bwd(px: number, pg: number, po: number, n: number, lo: number, hi: number): void;
   gemm(pa: number, pb: number, pc: number, M: number, N: number, K: number, rs: number, ks: number, ldb: number, ldc: number, acc: number, ta: number): void;
   transpose(src: number, dst: number, rows: number, cols: number): void;
 }
@@ -52,17 +82,17 @@ const align = (n: number) => (n + 15) & ~15;
  * Instantiates the module synchronously (Node, workers; browsers allow synchronous compilation of small modules only,
  * so a caller there may fall back to `instantiateGemmAsync`).
  */
-export function instantiateGemm(bytes: Uint8Array<ArrayBuffer>): GemmFn {
+export function instantiateKernels(bytes: Uint8Array<ArrayBuffer>): WasmKernels {
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
-  return hostGemm(instance.exports as unknown as GemmExports);
+  return host(instance.exports as unknown as GemmExports);
 }
 
-export async function instantiateGemmAsync(bytes: Uint8Array<ArrayBuffer>): Promise<GemmFn> {
+export async function instantiateKernelsAsync(bytes: Uint8Array<ArrayBuffer>): Promise<WasmKernels> {
   const instance = await WebAssembly.instantiate(await WebAssembly.compile(bytes), {});
-  return hostGemm(instance.exports as unknown as GemmExports);
+  return host(instance.exports as unknown as GemmExports);
 }
 
-function hostGemm(ex: GemmExports): GemmFn {
+function host(ex: GemmExports): WasmKernels {
   const memory = ex.memory;
   let heap = new Float32Array(memory.buffer);
 
@@ -73,7 +103,60 @@ function hostGemm(ex: GemmExports): GemmFn {
     heap = new Float32Array(memory.buffer);
   }
 
-  return function sgemmWasm(args: GemmArgs): void {
+  const binFns: Record<BinaryOpName, Bin> = { add: ex.ew_add, sub: ex.ew_sub, mul: ex.ew_mul, div: ex.ew_div };
+  const scaFns: Record<BinaryOpName, Sca> = { add: ex.ews_add, sub: ex.ews_sub, mul: ex.ews_mul, div: ex.ews_div };
+  const rscaFns: Record<BinaryOpName, Sca> = { add: ex.ews_radd, sub: ex.ews_rsub, mul: ex.ews_rmul, div: ex.ews_rdiv };
+
+  // Elementwise scratch: up to three regions of n floats at fixed offsets (results are written over the first).
+  function slots(n: number, count: number): number {
+    const bytes = align(n * 4 + PAD);
+    reserve(PAD + bytes * count);
+    return bytes;
+  }
+  const elementwise: ElementwiseKernels = {
+    binary(op, a, b, out) {
+      const n = out.length;
+      const step = slots(n, 2);
+      const pa = PAD;
+      const pb = PAD + step;
+      heap.set(a, pa >> 2);
+      heap.set(b, pb >> 2);
+      binFns[op](pa, pb, pa, n);
+      out.set(heap.subarray(pa >> 2, (pa >> 2) + n));
+    },
+    scalar(op, a, s, out, left) {
+      const n = out.length;
+      slots(n, 1);
+      heap.set(a, PAD >> 2);
+      (left ? rscaFns : scaFns)[op](PAD, s, PAD, n);
+      out.set(heap.subarray(PAD >> 2, (PAD >> 2) + n));
+    },
+    axpy(x, y, alpha) {
+      const n = x.length;
+      const step = slots(n, 2);
+      heap.set(x, PAD >> 2);
+      heap.set(y, (PAD + step) >> 2);
+      ex.axpy(PAD, PAD + step, n, alpha);
+      x.set(heap.subarray(PAD >> 2, (PAD >> 2) + n));
+    },
+    clamp(a, out, lo, hi) {
+      const n = out.length;
+      slots(n, 1);
+      heap.set(a, PAD >> 2);
+      ex.clamp(PAD, PAD, n, lo, hi);
+      out.set(heap.subarray(PAD >> 2, (PAD >> 2) + n));
+    },
+    clampBackward(x, g, out, lo, hi) {
+      const n = out.length;
+      const step = slots(n, 2);
+      heap.set(x, PAD >> 2);
+      heap.set(g, (PAD + step) >> 2);
+      ex.clamp_bwd(PAD, PAD + step, PAD, n, lo, hi);
+      out.set(heap.subarray(PAD >> 2, (PAD >> 2) + n));
+    },
+  };
+
+  const gemm = function sgemmWasm(args: GemmArgs): void {
     const { transA, transB, M, N, K, A, B, C } = args;
     const ao = args.aOffset ?? 0;
     const bo = args.bOffset ?? 0;
@@ -105,4 +188,5 @@ function hostGemm(ex: GemmExports): GemmFn {
     ex.gemm(pa, pb, pc, M, N, K, rs, ks, N * 4, N * 4, args.accumulate ? 1 : 0, transA ? 1 : 0);
     C.set(heap.subarray(pc >> 2, (pc >> 2) + cLen), co);
   };
+  return { gemm, elementwise };
 }

@@ -5,7 +5,7 @@
  */
 import { record } from '../autograd.js';
 import { ValueError } from '../errors.js';
-import { binaryBroadcast, binaryScalar, sumToShape, type BinaryOp } from '../kernels/elementwise.js';
+import { binaryBroadcast, binaryScalar, clampBackwardKernel, clampKernel, sumToShape, type BinaryOp } from '../kernels/elementwise.js';
 import { broadcastShapes, sameShape } from '../shape.js';
 import { Tensor, type Operand } from '../tensor.js';
 
@@ -308,16 +308,14 @@ export function clamp(a: Tensor, opts: { min?: number | null; max?: number | nul
   const out = unaryOut(a);
   const x = a.data;
   const y = out.data;
-  // Math.max/min propagate NaN, as PyTorch's clamp does.
-  if (!hasMax) for (let i = 0; i < x.length; i++) y[i] = Math.max(x[i], lo);
-  else for (let i = 0; i < x.length; i++) y[i] = Math.min(Math.max(x[i], lo), hi);
+  clampKernel(x, lo, hi, y);
   return record(
     out,
     'ClampBackward1',
     [a],
     (g) => {
       const r = new Float32Array(g.length);
-      for (let i = 0; i < r.length; i++) r[i] = x[i] >= lo && x[i] <= hi ? g[i] : 0;
+      clampBackwardKernel(x, g, lo, hi, r);
       return [r];
     },
     [a],

@@ -8,7 +8,7 @@
  */
 import { isGradEnabled, record } from '../autograd.js';
 import { AutogradError, ShapeError } from '../errors.js';
-import { broadcastOffsets, sumToShape } from '../kernels/elementwise.js';
+import { axpyInto, binaryScalar, binarySame, broadcastOffsets, sumToShape } from '../kernels/elementwise.js';
 import { broadcastableTo, sameShape, shapeStr } from '../shape.js';
 import { Tensor, type Operand } from '../tensor.js';
 import { fillValue, maskOffsets } from './compare.js';
@@ -53,7 +53,7 @@ export function addInplace(self: Tensor, other: Operand, alpha: number): void {
   if (typeof other === 'number') {
     const s = Math.fround(Math.fround(other) * al);
     const rec = checkInplace(self);
-    for (let i = 0; i < x.length; i++) x[i] += s;
+    binaryScalar('add', x, s, x, false);
     bump(self);
     // The gradient passes unchanged; the node still marks the new history (error messages name it).
     if (rec) record(self, alpha < 0 ? 'SubBackward0' : 'AddBackward0', [self], (g) => [g]);
@@ -64,13 +64,13 @@ export function addInplace(self: Tensor, other: Operand, alpha: number): void {
   const y = other.data;
   if (al === 1) {
     if (io) for (let i = 0; i < x.length; i++) x[i] += y[io[i]];
-    else for (let i = 0; i < x.length; i++) x[i] += y[i];
+    else binarySame('add', x, y, x);
   } else if (al === -1) {
     if (io) for (let i = 0; i < x.length; i++) x[i] -= y[io[i]];
-    else for (let i = 0; i < x.length; i++) x[i] -= y[i];
+    else binarySame('sub', x, y, x);
   } else {
     if (io) for (let i = 0; i < x.length; i++) x[i] += al * y[io[i]];
-    else for (let i = 0; i < x.length; i++) x[i] += al * y[i];
+    else axpyInto(x, y, al);
   }
   bump(self);
   if (!rec) return;
@@ -92,7 +92,7 @@ export function mulInplace(self: Tensor, other: Operand): void {
   if (typeof other === 'number') {
     const s = Math.fround(other);
     const rec = checkInplace(self);
-    for (let i = 0; i < x.length; i++) x[i] *= s;
+    binaryScalar('mul', x, s, x, false);
     bump(self);
     if (rec) {
       record(self, 'MulBackward0', [self], (g) => {
@@ -109,7 +109,7 @@ export function mulInplace(self: Tensor, other: Operand): void {
   const old = rec && other.requiresGrad ? new Tensor(x.slice(), self.shape.slice()) : null;
   const y = other.data;
   if (io) for (let i = 0; i < x.length; i++) x[i] *= y[io[i]];
-  else for (let i = 0; i < x.length; i++) x[i] *= y[i];
+  else binarySame('mul', x, y, x);
   bump(self);
   if (!rec) return;
   const outShape = self.shape.slice();
