@@ -285,16 +285,21 @@ export class SqliteJobStore implements JobStore {
   }
 
   /**
-   * One transaction per batch. INSERT OR REPLACE: a job resumed from a snapshot at epoch k re-runs epochs after k
-   * deterministically, so re-appending them must not fail (and yields the same values).
+   * One transaction per batch, which also moves the job's `epoch`/`lastLoss` to the batch's last event, so the job
+   * row and its history never disagree after a crash. INSERT OR REPLACE: a job resumed from a snapshot at epoch k
+   * re-runs the epochs after k deterministically, so re-appending them must not fail (and yields the same values).
    */
   async appendEpochs(jobId: string, events: EpochEvent[]): Promise<void> {
     if (events.length === 0) return;
     const insert = this.db.prepare(
       'INSERT OR REPLACE INTO epochs (job_id, epoch, loss, elapsed_ms) VALUES (?, ?, ?, ?)',
     );
+    const last = events[events.length - 1]!;
     this.db.transaction(() => {
       for (const e of events) insert.run(jobId, e.epoch, e.loss, e.elapsedMs);
+      this.db
+        .prepare('UPDATE jobs SET epoch = ?, last_loss = ?, updated_at = ?, version = version + 1 WHERE id = ?')
+        .run(last.epoch, last.loss, new Date().toISOString(), jobId);
     })();
   }
 

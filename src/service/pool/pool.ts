@@ -1,0 +1,90 @@
+/**
+ * The worker threads that train and predict (Piscina). Two pools:
+ * - training: exactly `workers` threads. The job manager dispatches at most `workers` jobs at a time and keeps its
+ *   own bounded, persisted queue of waiting jobs (it must be able to cancel a waiting job at once, survive a
+ *   restart and answer "queue full" before accepting), so Piscina's own queue stays empty by construction.
+ * - prediction: one small pool (1 thread by default, idle threads exit) so that a prediction never waits behind a
+ *   multi-minute training job, while still keeping large forward passes off the event loop.
+ *
+ * A task that throws, or a worker that dies (process.exit inside the thread, an uncaught error), rejects only that
+ * task's promise; Piscina replaces the thread and the pool keeps serving. Aborting a task's signal terminates its
+ * thread (the hard stop after the cooperative cancel's grace period).
+ */
+import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Piscina } from 'piscina';
+import type { PredictResult, PredictTask, TrainTask } from '../../training/protocol.js';
+
+export interface WorkerPoolOptions {
+  /** Training threads; default os.availableParallelism(). */
+  workers?: number;
+  /** Path or file URL of the training worker module (tests substitute a crashing one). */
+  trainScript?: string;
+  predictScript?: string;
+  predictThreads?: number;
+  /** Extra Node flags for worker threads. */
+  execArgv?: string[];
+}
+
+/**
+ * The compiled worker scripts live in dist/workers/. This file compiles to dist/src/service/pool/pool.js, so the
+ * workers are three directories up. When this module runs from source (vitest, tsx), the same relative path lands
+ * in the source tree where only .ts files exist, so point at dist/ instead (`npm test` builds first).
+ */
+export function defaultWorkerScript(name: 'train' | 'predict'): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const fromHere = resolve(here, '../../../workers', `${name}.js`);
+  const root = resolve(here, '../../..');
+  const compiled = fileURLToPath(import.meta.url).endsWith('.js') ? fromHere : resolve(root, 'dist/workers', `${name}.js`);
+  return pathToFileURL(compiled).href;
+}
+
+function asUrl(script: string): string {
+  return script.startsWith('file:') ? script : pathToFileURL(resolve(script)).href;
+}
+
+export class WorkerPool {
+  readonly threads: number;
+  private readonly train: Piscina;
+  private readonly predictPool: Piscina;
+
+  constructor(opts: WorkerPoolOptions = {}) {
+    this.threads = Math.max(1, Math.floor(opts.workers ?? availableParallelism()));
+    this.train = new Piscina({
+      filename: asUrl(opts.trainScript ?? defaultWorkerScript('train')),
+      minThreads: this.threads,
+      maxThreads: this.threads,
+      // One job per thread: a training task occupies its thread for the whole job.
+      concurrentTasksPerWorker: 1,
+      maxQueue: this.threads,
+      idleTimeout: 60_000,
+      execArgv: opts.execArgv,
+    });
+    this.predictPool = new Piscina({
+      filename: asUrl(opts.predictScript ?? defaultWorkerScript('predict')),
+      minThreads: 0,
+      maxThreads: Math.max(1, opts.predictThreads ?? 1),
+      idleTimeout: 30_000,
+      execArgv: opts.execArgv,
+    });
+  }
+
+  /** Resolves when the worker returns; every result travels over `task.port` (one ordered channel). */
+  runTrain(task: TrainTask, signal: AbortSignal): Promise<void> {
+    return this.train.run(task, { transferList: [task.port], signal });
+  }
+
+  runPredict(task: PredictTask): Promise<PredictResult> {
+    // Copy-free hand-off of the input rows to the worker.
+    return this.predictPool.run(task, { transferList: [task.x.buffer as ArrayBuffer] });
+  }
+
+  get queued(): number {
+    return this.train.queueSize;
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all([this.train.destroy(), this.predictPool.destroy()]);
+  }
+}

@@ -1,0 +1,13 @@
+/**
+ * Piscina worker: trains one job. Thin glue between the pool's task (src/training/protocol.ts) and the epoch loop
+ * (src/training/loop.ts). Every result travels over the task's MessagePort so that the runtime sees it in order;
+ * the runtime closes the channel once it has the 'end' message.
+ */
+import { kernels } from '../src/engine/index.js';
+import { runTrainingLoop } from '../src/training/loop.js';
+import type { TrainTask, WorkerMessage } from '../src/training/protocol.js';
+
+export default async function train(task: TrainTask): Promise<void> {
+  await kernels.ready;
+  runTrainingLoop(task, (m: WorkerMessage, transfer?: ArrayBuffer[]) => task.port.postMessage(m, transfer ?? []));
+}
