@@ -1,11 +1,10 @@
 /**
  * Loads the PyTorch fixtures in test/fixtures/pytorch: the JSON facts and the tensors of the paired
- * .safetensors file, read with the engine's own safetensors parser.
+ * .safetensors file, read with the engine's own reader (loadSafetensors).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Tensor } from '../../src/engine/index.js';
-import { parseSafetensors } from '../../src/engine/safetensorsFormat.js';
+import { loadSafetensors, Tensor } from '../../src/engine/index.js';
 
 export const FIXTURE_DIR = fileURLToPath(new URL('../fixtures/pytorch/', import.meta.url));
 
@@ -25,7 +24,7 @@ export function readFixtureBytes(file: string): Uint8Array {
 
 export function loadFixture<J = any>(name: string): Fixture<J> {
   const json = JSON.parse(readFileSync(`${FIXTURE_DIR}${name}.json`, 'utf8')) as J;
-  const parsed = parseSafetensors(readFixtureBytes(`${name}.safetensors`));
+  const parsed = loadSafetensors(readFixtureBytes(`${name}.safetensors`));
   return {
     json,
     get(t: string): Tensor {
