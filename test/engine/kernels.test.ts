@@ -4,6 +4,7 @@ import { KERNELS, forEachKernel } from '../helpers/kernels.js';
 import {
   activeKernel,
   availableKernels,
+  elementwiseKernelsOf,
   gemmKernel,
   sgemm,
   useKernel,
@@ -257,3 +258,99 @@ forEachKernel((name) => {
     checkProduct(sgemm, randomCase(next, EDGE_SIZES));
   });
 });
+
+/** Values that exercise rounding and IEEE special cases: NaN, ±Inf, ±0, subnormals, huge and tiny numbers. */
+function specialArray(n: number, next: () => number): Float32Array {
+  const pool = [NaN, Infinity, -Infinity, 0, -0, 1e-40, -1e-42, 3.4e38, -3.4e38, 1, -1, 0.1, 1 / 3];
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = next() < 0.2 ? pool[Math.floor(next() * pool.length)] : (next() * 2 - 1) * 10 ** Math.floor(next() * 8 - 4);
+  return a;
+}
+
+function expectSameBits(got: Float32Array, want: Float32Array, what: string): void {
+  expect(got.length).toBe(want.length);
+  const g = new Uint32Array(got.buffer, got.byteOffset, got.length);
+  const w = new Uint32Array(want.buffer, want.byteOffset, want.length);
+  for (let i = 0; i < got.length; i++) {
+    // Any NaN equals any NaN (payloads are not specified); everything else bit for bit, including the sign of 0.
+    if (Number.isNaN(got[i]) && Number.isNaN(want[i])) continue;
+    if (g[i] !== w[i]) throw new Error(`${what}: element ${i} is ${got[i]}, the JS loop gives ${want[i]}`);
+  }
+}
+
+const OPS = ['add', 'sub', 'mul', 'div'] as const;
+const jsOp = (op: (typeof OPS)[number], x: number, y: number) =>
+  op === 'add' ? x + y : op === 'sub' ? x - y : op === 'mul' ? x * y : x / y;
+
+for (const name of KERNELS.filter((n) => n !== 'js')) {
+  describe(`elementwise kernels: ${name}`, () => {
+    const ew = elementwiseKernelsOf(name)!;
+    const SIZES = [1, 3, 4, 5, 17, 1024, 1031, 100_003];
+
+    it('binary ops equal the JS loops bit for bit (NaN, Inf, -0, subnormals, odd lengths, aliasing)', () => {
+      const next = rng(21);
+      for (const n of SIZES) {
+        for (const op of OPS) {
+          const a = specialArray(n, next);
+          const b = specialArray(n, next);
+          const want = new Float32Array(n);
+          for (let i = 0; i < n; i++) want[i] = jsOp(op, a[i], b[i]);
+          const out = new Float32Array(n);
+          ew.binary(op, a, b, out);
+          expectSameBits(out, want, `${op} n=${n}`);
+          const inPlace = a.slice();
+          ew.binary(op, inPlace, b, inPlace);
+          expectSameBits(inPlace, want, `${op} in place n=${n}`);
+        }
+      }
+    });
+
+    it('scalar ops (both sides) and axpy equal the JS loops bit for bit', () => {
+      const next = rng(22);
+      for (const n of SIZES) {
+        const a = specialArray(n, next);
+        for (const s of [Math.fround(1e-6), -0, Infinity, NaN, Math.fround(2.5)]) {
+          for (const op of OPS) {
+            for (const left of [false, true]) {
+              const want = new Float32Array(n);
+              for (let i = 0; i < n; i++) want[i] = left ? jsOp(op, s, a[i]) : jsOp(op, a[i], s);
+              const out = new Float32Array(n);
+              ew.scalar(op, a, s, out, left);
+              expectSameBits(out, want, `${left ? 's ' + op + ' a' : 'a ' + op + ' s'} s=${s} n=${n}`);
+            }
+          }
+          const x = specialArray(n, next);
+          const want = x.slice();
+          for (let i = 0; i < n; i++) want[i] += s * a[i];
+          ew.axpy(x, a, s);
+          expectSameBits(x, want, `axpy alpha=${s} n=${n}`);
+        }
+      }
+    });
+
+    it('clamp and its gradient equal the JS loops bit for bit (NaN passes, gradient flows at the bounds)', () => {
+      const next = rng(23);
+      for (const n of SIZES) {
+        const x = specialArray(n, next);
+        x[0] = 0; // exactly at the bound
+        const g = specialArray(n, next);
+        for (const [lo, hi] of [
+          [0, Infinity],
+          [-1, 1],
+          [-Infinity, 0.5],
+        ]) {
+          const want = new Float32Array(n);
+          for (let i = 0; i < n; i++) want[i] = Math.min(Math.max(x[i], lo), hi);
+          const out = new Float32Array(n);
+          ew.clamp(x, out, lo, hi);
+          expectSameBits(out, want, `clamp [${lo}, ${hi}] n=${n}`);
+          const gw = new Float32Array(n);
+          for (let i = 0; i < n; i++) gw[i] = x[i] >= lo && x[i] <= hi ? g[i] : 0;
+          const gout = new Float32Array(n);
+          ew.clampBackward(x, g, gout, lo, hi);
+          expectSameBits(gout, gw, `clamp backward [${lo}, ${hi}] n=${n}`);
+        }
+      }
+    });
+  });
+}

@@ -147,6 +147,11 @@ export function activeKernel(): KernelName | 'custom' {
   return active;
 }
 
+/** The elementwise kernels of a path (null for 'js'; tests call each path directly). */
+export function elementwiseKernelsOf(name: KernelName): ElementwiseKernels | null | undefined {
+  return kernels.get(name)?.elementwise;
+}
+
 /** The raw kernel of a path (tests call each path directly). */
 export function gemmKernel(name: KernelName): ((args: GemmArgs) => void) | undefined {
   return kernels.get(name)?.gemm;
