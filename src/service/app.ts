@@ -67,11 +67,39 @@ function isLoggerInstance(logger: unknown): logger is FastifyBaseLogger {
   return typeof logger === 'object' && logger !== null && typeof (logger as FastifyBaseLogger).child === 'function';
 }
 
-/** The OpenAPI document's shape that zod cannot express: the CSV alternative of POST /v1/datasets. */
-const transformObject: typeof jsonSchemaTransformObject = (input) => {
-  const document = jsonSchemaTransformObject(input) as {
-    paths?: Record<string, Record<string, { requestBody?: { content?: Record<string, unknown> } }>>;
+type OpenApiDocument = {
+  paths?: Record<string, Record<string, { requestBody?: { content?: Record<string, unknown> }; security?: unknown }>>;
+  components?: { schemas?: Record<string, unknown>; securitySchemes?: Record<string, unknown> };
+};
+
+/** Component schemas reachable from the paths; the zod registry also yields input/output twins nobody uses. */
+function pruneUnusedSchemas(document: OpenApiDocument): void {
+  const schemas = document.components?.schemas;
+  if (!schemas) return;
+  const used = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (!node || typeof node !== 'object') return;
+    for (const [key, value] of Object.entries(node)) {
+      if (key === '$ref' && typeof value === 'string' && value.startsWith('#/components/schemas/')) {
+        const name = value.slice('#/components/schemas/'.length);
+        if (!used.has(name)) {
+          used.add(name);
+          visit(schemas[name]);
+        }
+      } else visit(value);
+    }
   };
+  visit(document.paths);
+  for (const name of Object.keys(schemas)) if (!used.has(name)) delete schemas[name];
+}
+
+/**
+ * What zod cannot express: the CSV alternative of POST /v1/datasets, and the bearer scheme of /v1 (enforced when
+ * the server has API keys, see the hardening plugins).
+ */
+const transformObject: typeof jsonSchemaTransformObject = (input) => {
+  const document = jsonSchemaTransformObject(input) as OpenApiDocument;
   const upload = document.paths?.['/v1/datasets']?.post?.requestBody?.content;
   if (upload) {
     upload['text/csv'] = {
@@ -79,6 +107,15 @@ const transformObject: typeof jsonSchemaTransformObject = (input) => {
       example: 'x,y\n3.3,1.7\n4.4,2.76\n5.5,2.09\n',
     };
   }
+  document.components = {
+    ...document.components,
+    securitySchemes: {
+      bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key (API_KEYS); not needed when the server has none' },
+    },
+  };
+  for (const [path, operations] of Object.entries(document.paths ?? {}))
+    if (path.startsWith('/v1/')) for (const operation of Object.values(operations)) operation.security = [{ bearerAuth: [] }];
+  pruneUnusedSchemas(document);
   return document as ReturnType<typeof jsonSchemaTransformObject>;
 };
 

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildApp, type App, type ConfigOverrides } from '../../src/service/app.js';
+import { buildApp, type App, type BuildAppOptions, type ConfigOverrides } from '../../src/service/app.js';
 import { loadConfig } from '../../src/service/config.js';
 import type { JobManager, JobStore } from '../../src/service/jobs/types.js';
 import { createSqliteStore } from '../../src/service/store/sqlite.js';
@@ -21,6 +21,7 @@ export async function makeTestApp(
     overrides?: ConfigOverrides;
     fake?: Omit<FakeManagerOptions, 'store'>;
     manager?: (store: JobStore, dataDir: string) => JobManager;
+    extend?: BuildAppOptions['extend'];
   } = {},
 ): Promise<TestApp & { fake: FakeJobManager | null }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gradloom-api-'));
@@ -34,6 +35,7 @@ export async function makeTestApp(
     manager,
     store,
     logger: false,
+    extend: options.extend,
   });
   await app.ready();
   return {
