@@ -44,6 +44,14 @@ export function broadcastOffsets(shape: readonly number[], outShape: readonly nu
   return res;
 }
 
+/** `src` broadcast to a full `outShape` buffer. */
+function gather(src: Float32Array, shape: readonly number[], outShape: readonly number[]): Float32Array {
+  const offs = broadcastOffsets(shape, outShape);
+  const full = new Float32Array(offs.length);
+  for (let i = 0; i < offs.length; i++) full[i] = src[offs[i]];
+  return full;
+}
+
 /** out = a (op) b with a, b, out of equal length. */
 export function binarySame(op: BinaryOp, a: Float32Array, b: Float32Array, out: Float32Array): void {
   const n = out.length;
@@ -134,13 +142,8 @@ export function binaryBroadcast(
   } else if (bFull && a.length === 1) {
     binaryScalar(op, b, a[0], out, true);
   } else {
-    const ia = aFull ? null : broadcastOffsets(aShape, outShape);
-    const ib = bFull ? null : broadcastOffsets(bShape, outShape);
-    for (let i = 0; i < n; i++) {
-      const x = a[ia ? ia[i] : i];
-      const y = b[ib ? ib[i] : i];
-      out[i] = op === 'add' ? x + y : op === 'sub' ? x - y : op === 'mul' ? x * y : x / y;
-    }
+    // Gather the broadcast operand(s) to full size, then one same-shape pass (no per-element dispatch).
+    binarySame(op, aFull ? a : gather(a, aShape, outShape), bFull ? b : gather(b, bShape, outShape), out);
   }
   return out;
 }
