@@ -102,6 +102,11 @@ export class Tensor {
     return build(0, 0);
   }
 
+  /** What console.log shows in Node (a registry symbol, so no Node API is needed). */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+
   toString(): string {
     const body = JSON.stringify(this.toArray());
     const extra = this.gradFn ? `, gradFn=<${this.gradFn.name}>` : this.requiresGrad ? ', requiresGrad=true' : '';
@@ -119,8 +124,13 @@ export class Tensor {
     return this;
   }
 
-  backward(gradient?: Tensor, opts?: BackwardOptions): void {
-    runBackward(this, gradient, opts);
+  /** `backward()`, `backward(gradient)`, `backward(gradient, {retainGraph})`; `backward({retainGraph})` also works. */
+  backward(gradient?: Tensor | BackwardOptions | null, opts?: BackwardOptions): void {
+    if (gradient !== undefined && gradient !== null && !(gradient instanceof Tensor)) {
+      runBackward(this, undefined, gradient);
+    } else {
+      runBackward(this, gradient ?? undefined, opts);
+    }
   }
 
   // Elementwise arithmetic (tensor or number operands, broadcasting).
@@ -136,7 +146,10 @@ export class Tensor {
   tanh(): Tensor { return ew.tanh(this); }
   sigmoid(): Tensor { return ew.sigmoid(this); }
   relu(): Tensor { return ew.relu(this); }
-  clamp(opts: { min?: number; max?: number }): Tensor { return ew.clamp(this, opts); }
+  /** `clamp({min, max})` (either may be omitted); `clamp(min, max?)` as in PyTorch also works. */
+  clamp(opts: { min?: number | null; max?: number | null } | number | null, max?: number | null): Tensor {
+    return ew.clamp(this, typeof opts === 'number' || opts === null ? { min: opts, max } : opts);
+  }
 
   // Products.
   mm(other: Tensor): Tensor { return mat.mm(this, other); }

@@ -188,3 +188,16 @@ describe('comparisons, where, maskedFill, max', () => {
     expect(a.mean().item()).toBe(11.5);
   });
 });
+
+describe('call forms', () => {
+  it('clamp(min, max) positional as in PyTorch, and backward({retainGraph}) without a gradient', () => {
+    const a = tensor([-1, 0.5, 2], { requiresGrad: true });
+    expect(a.clamp(0, 1).toArray()).toEqual([0, 0.5, 1]);
+    expect(a.clamp(null, 1).toArray()).toEqual([-1, 0.5, 1]);
+    const loss = a.clamp(0).sum();
+    loss.backward({ retainGraph: true });
+    loss.backward(null, { retainGraph: true });
+    expect(a.grad!.toArray()).toEqual([0, 2, 2]);
+    expect(String(tensor([[1, 2]]))).toBe('tensor([[1,2]])');
+  });
+});
