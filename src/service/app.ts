@@ -1,8 +1,8 @@
 /**
  * The HTTP application: fastify + zod type provider, shared plugins (context, tenant, errors, request ids),
  * OpenAPI (@fastify/swagger from the zod schemas, /openapi.json, /docs), WebSockets, and the routes grouped by
- * resource. `buildApp` does not listen and does not start the runtime: tests inject their own, main.ts wires the
- * real one (or lets buildApp create it, which then also starts and stops it with the app).
+ * resource. `buildApp` does not listen. Tests inject a runtime; main.ts lets buildApp create the embedded one,
+ * which then starts with the app and drains when it closes.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -18,13 +18,17 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { loadConfig, type Config, type Limits } from './config.js';
+import { createJobManager } from './jobs/manager.js';
 import type { JobManager, JobStore } from './jobs/types.js';
+import { createSqliteStore } from './store/sqlite.js';
 import { contextPlugin, type ServiceContext } from './plugins/context.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { tenantPlugin } from './plugins/tenant.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { jobRoutes } from './routes/jobs.js';
+import { plotRoutes } from './routes/plots.js';
 import { streamRoutes } from './routes/stream.js';
 import { systemRoutes } from './routes/system.js';
 
@@ -35,9 +39,15 @@ export interface BuildAppOptions {
   config?: Config;
   /** Applied over `config` (tests: `{limits: {maxEpochs: 10}}`). */
   overrides?: ConfigOverrides;
-  /** The runtime behind the seam. Injected ones are the caller's to start and stop. */
-  manager: JobManager;
-  store: JobStore;
+  /**
+   * The runtime behind the seam. Injected ones are the caller's to start and stop. When both are absent, buildApp
+   * creates the embedded runtime (SQLite in config.dataDir, the Piscina pool) and owns it: the manager starts when
+   * the app is ready, and `app.close()` drains it (within SHUTDOWN_DEADLINE_MS) and closes the store.
+   */
+  manager?: JobManager;
+  store?: JobStore;
+  /** Fastify server options from other configuration (request/connection timeouts). */
+  server?: Pick<FastifyServerOptions, 'requestTimeout' | 'connectionTimeout' | 'keepAliveTimeout'>;
   /** false (silent), true (pino at config.logLevel), pino options, or a pino instance. */
   logger?: boolean | FastifyServerOptions['logger'] | FastifyBaseLogger;
   /**
@@ -134,13 +144,45 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     genReqId,
     requestIdHeader: false,
     bodyLimit: config.limits.maxBodyBytes,
-    // Request and response timeouts belong to the hardening plugins; this keeps Node's defaults.
+    ...options.server,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
-  const context: ServiceContext = { config, manager: options.manager, store: options.store, state: 'serving' };
+  const owned = !options.manager && !options.store;
+  if (!owned && (!options.manager || !options.store)) throw new Error('buildApp: inject both manager and store, or neither');
+  const store = options.store ?? createSqliteStore({ dataDir: config.dataDir });
+  const manager =
+    options.manager ??
+    createJobManager({
+      store,
+      logger: app.log.child({ component: 'runtime' }),
+      workers: config.limits.maxRunningJobs,
+      maxQueued: config.limits.maxQueuedJobs,
+      streamBufferMessages: config.limits.streamBufferMessages,
+      jobTimeoutMs: config.limits.jobTimeoutMs,
+      cancelGraceMs: config.cancelGraceMs,
+    });
+  let drained: Promise<void> | null = null;
+  const context: ServiceContext = {
+    config,
+    manager,
+    store,
+    state: 'serving',
+    drain() {
+      context.state = 'draining';
+      drained ??= manager.stop({ deadlineMs: config.shutdownDeadlineMs });
+      return drained;
+    },
+  };
+  if (owned) {
+    app.addHook('onReady', async () => manager.start());
+    app.addHook('onClose', async () => {
+      await context.drain();
+      await store.close();
+    });
+  }
   await app.register(contextPlugin, { context });
   await app.register(errorsPlugin, { maxBodyBytes: config.limits.maxBodyBytes });
   await app.register(tenantPlugin, {});
@@ -176,12 +218,14 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   if (options.extend) await options.extend(app as unknown as App);
 
   await app.register(systemRoutes);
+  await app.register(dashboardRoutes);
   await app.register(
     async (v1) => {
       await v1.register(jobRoutes);
       await v1.register(streamRoutes);
       await v1.register(checkpointRoutes);
       await v1.register(datasetRoutes);
+      await v1.register(plotRoutes);
     },
     { prefix: '/v1' },
   );

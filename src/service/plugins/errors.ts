@@ -136,10 +136,12 @@ function fromRuntimeError(err: unknown): ApiError | null {
     const seconds = retryAfter(err.retryAfterSeconds);
     // Draining is the server's state, not the caller's excess: 503. A full queue is 429.
     const status = err instanceof ShuttingDownError || err.code === 'shutting_down' ? 503 : 429;
-    return new ApiError(status, err.code, err.message, { retryAfterSeconds: Number(seconds) }, { 'retry-after': seconds });
+    const message = status === 429 && !err.message.includes('MAX_QUEUED_JOBS') ? `${err.message} (MAX_QUEUED_JOBS)` : err.message;
+    return new ApiError(status, err.code, message, { retryAfterSeconds: Number(seconds) }, { 'retry-after': seconds });
   }
   if (err instanceof NotFoundError) return new ApiError(404, err.code, err.message);
-  if (err instanceof ConflictError) return new ApiError(409, err.code, err.message);
+  // Same Idempotency-Key, different body: 422 (as the IETF Idempotency-Key draft says); other conflicts are 409.
+  if (err instanceof ConflictError) return new ApiError(err.code === 'idempotency_key_reused' ? 422 : 409, err.code, err.message);
   if (err instanceof InvalidInputError) return new ApiError(400, err.code, err.message);
   return null;
 }
