@@ -6,6 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SafetensorsError } from '../../src/engine/errors.js';
+import { loadSafetensors, manualSeed, nn, saveSafetensors, tensor, type Tensor } from '../../src/engine/index.js';
 import { MAX_HEADER_BYTES, parseSafetensors, serializeSafetensors } from '../../src/engine/safetensorsFormat.js';
 
 const FIX = 'test/fixtures/pytorch';
@@ -248,5 +249,49 @@ describe('hostile files are rejected with SafetensorsError', () => {
       ),
     );
     fc.assert(fc.property(header, fc.uint8Array({ maxLength: 40 }), (h, data) => onlySafetensorsErrors(build(h, data))), { numRuns: 3000 });
+  });
+});
+
+/**
+ * Written by the official `safetensors` 0.8.0 (Python, `safetensors.numpy.save_file`, which orders data by dtype
+ * alignment and sorts keys): b F64 [1.5, -2], a F16 arange(6) [2,3], c I64 [-5, 2^40], d BOOL [True, False],
+ * e I32 [[1, 2]], f F32 RandomState(0).randn(3, 4); metadata {format: np}.
+ */
+const OFFICIAL_WRITER_FILE = 'eAEAAAAAAAB7Il9fbWV0YWRhdGFfXyI6eyJmb3JtYXQiOiJucCJ9LCJjIjp7ImR0eXBlIjoiSTY0Iiwic2hhcGUiOlsyXSwiZGF0YV9vZmZzZXRzIjpbMCwxNl19LCJiIjp7ImR0eXBlIjoiRjY0Iiwic2hhcGUiOlsyXSwiZGF0YV9vZmZzZXRzIjpbMTYsMzJdfSwiZiI6eyJkdHlwZSI6IkYzMiIsInNoYXBlIjpbMyw0XSwiZGF0YV9vZmZzZXRzIjpbMzIsODBdfSwiZSI6eyJkdHlwZSI6IkkzMiIsInNoYXBlIjpbMSwyXSwiZGF0YV9vZmZzZXRzIjpbODAsODhdfSwiYSI6eyJkdHlwZSI6IkYxNiIsInNoYXBlIjpbMiwzXSwiZGF0YV9vZmZzZXRzIjpbODgsMTAwXX0sImQiOnsiZHR5cGUiOiJCT09MIiwic2hhcGUiOlsyXSwiZGF0YV9vZmZzZXRzIjpbMTAwLDEwMl19fSAgICAg+/////////8AAAAAAAEAAAAAAAAAAPg/AAAAAAAAAMB4zOE/aOHMPpOOej/Lag9AJAzvP+Iuer//OHM/Yv0avmhk0734OdI+KIATPqIluj8BAAAAAgAAAAAAADwAQABCAEQARQEA';
+
+describe('the Tensor API (saveSafetensors / loadSafetensors)', () => {
+  it('reads a file written by the official safetensors writer, converting every dtype to float32', () => {
+    const { tensors, metadata } = loadSafetensors(new Uint8Array(Buffer.from(OFFICIAL_WRITER_FILE, 'base64')));
+    expect(metadata).toEqual({ format: 'np' });
+    const got = Object.fromEntries(Object.entries(tensors).map(([k, v]) => [k, [v.shape, Array.from(v.data)]]));
+    expect(got).toEqual({
+      b: [[2], [1.5, -2]],
+      a: [[2, 3], [0, 1, 2, 3, 4, 5]],
+      c: [[2], [-5, 2 ** 40]],
+      d: [[2], [1, 0]],
+      e: [[1, 2], [1, 2]],
+      f: [[3, 4], Array.from(new Float32Array([1.764052345967664, 0.4001572083672233, 0.9787379841057392, 2.240893199201458, 1.8675579901499675, -0.977277879876411, 0.9500884175255894, -0.1513572082976979, -0.10321885179355784, 0.41059850193837233, 0.144043571160878, 1.454273506962975]))],
+    });
+  });
+
+  it('a model checkpoint round-trips into a fresh model, and torch-style names survive', () => {
+    manualSeed(1);
+    const model = new nn.Sequential(new nn.Linear(4, 3), new nn.ReLU(), new nn.Linear(3, 2));
+    const bytes = saveSafetensors(model.stateDict(), { step: '10' });
+    manualSeed(2);
+    const fresh = new nn.Sequential(new nn.Linear(4, 3), new nn.ReLU(), new nn.Linear(3, 2));
+    const { tensors, metadata } = loadSafetensors(bytes);
+    expect(Object.keys(tensors)).toEqual(['0.weight', '0.bias', '2.weight', '2.bias']);
+    expect(metadata).toEqual({ step: '10' });
+    fresh.loadStateDict(tensors);
+    for (const [k, v] of Object.entries(fresh.stateDict())) expect(Array.from(v.data), k).toEqual(Array.from(model.stateDict()[k]!.data));
+    const t: Tensor = tensors['0.weight']!;
+    expect(t.requiresGrad).toBe(false);
+    expect(t.shape).toEqual([3, 4]);
+  });
+
+  it('refuses to save what is not a tensor', () => {
+    expect(() => saveSafetensors({ w: [1, 2] as unknown as Tensor })).toThrow('saveSafetensors: "w" is not a Tensor');
+    expect(() => saveSafetensors({ w: tensor([1]) }, { n: 1 as unknown as string })).toThrow(SafetensorsError);
   });
 });
