@@ -8,6 +8,7 @@
  * This lives outside src/engine because it is Node API; the engine itself only detects.
  */
 import v8 from 'node:v8';
+import { wasmApi } from '../engine/kernels/wasm-gemm.js';
 
 const PROBE = new Uint8Array([
   0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 1, 32,
@@ -16,11 +17,13 @@ const PROBE = new Uint8Array([
 
 /** Enables relaxed SIMD for this process if the runtime can; returns whether it is now available. */
 export function enableRelaxedSimd(): boolean {
-  if (WebAssembly.validate(PROBE)) return true;
+  const api = wasmApi();
+  if (api === undefined) return false;
+  if (api.validate(PROBE)) return true;
   try {
     v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
   } catch {
     return false;
   }
-  return WebAssembly.validate(PROBE);
+  return api.validate(PROBE);
 }

@@ -31,11 +31,28 @@ export interface WasmKernels {
   elementwise: ElementwiseKernels;
 }
 
+/**
+ * The slice of the WebAssembly JS API used here, typed locally: the Node build's lib (ES2023 + @types/node) does not
+ * declare the WebAssembly namespace, the browser check (DOM lib) does; this compiles under both.
+ */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  validate(bytes: Uint8Array<ArrayBuffer>): boolean;
+  Module: new (bytes: Uint8Array<ArrayBuffer>) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+  compile(bytes: Uint8Array<ArrayBuffer>): Promise<object>;
+  instantiate(module: object, imports: object): Promise<{ exports: unknown }>;
+}
+export const wasmApi = (): WasmApi | undefined => (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+
 type Bin = (pa: number, pb: number, po: number, n: number) => void;
 type Sca = (pa: number, s: number, po: number, n: number) => void;
 
 interface GemmExports {
-  memory: WebAssembly.Memory;
+  memory: WasmMemory;
   ew_add: Bin; ew_sub: Bin; ew_mul: Bin; ew_div: Bin;
   ews_add: Sca; ews_sub: Sca; ews_mul: Sca; ews_div: Sca;
   ews_radd: Sca; ews_rsub: Sca; ews_rmul: Sca; ews_rdiv: Sca;
@@ -66,7 +83,8 @@ const SIMD_PROBE = new Uint8Array([
 
 function validates(bytes: Uint8Array<ArrayBuffer>): boolean {
   try {
-    return typeof WebAssembly === 'object' && WebAssembly.validate(bytes);
+    const api = wasmApi();
+    return api !== undefined && api.validate(bytes);
   } catch {
     return false;
   }
@@ -83,12 +101,14 @@ const align = (n: number) => (n + 15) & ~15;
  * so a caller there may fall back to `instantiateGemmAsync`).
  */
 export function instantiateKernels(bytes: Uint8Array<ArrayBuffer>): WasmKernels {
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+  const api = wasmApi()!;
+  const instance = new api.Instance(new api.Module(bytes), {});
   return host(instance.exports as unknown as GemmExports);
 }
 
 export async function instantiateKernelsAsync(bytes: Uint8Array<ArrayBuffer>): Promise<WasmKernels> {
-  const instance = await WebAssembly.instantiate(await WebAssembly.compile(bytes), {});
+  const api = wasmApi()!;
+  const instance = await api.instantiate(await api.compile(bytes), {});
   return host(instance.exports as unknown as GemmExports);
 }
 

@@ -1,0 +1,101 @@
+"""Reference timings for `npm run bench`: PyTorch (autograd, as the tutorial) and NumPy (hand-written backprop),
+one thread, the same shapes. Prints one JSON line per case; a case whose library is missing says so."""
+import json, os, sys, time
+
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = "1"
+
+STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+
+
+def best_of(fn, steps, runs):
+    fn(20)
+    best = float("inf")
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn(steps)
+        best = min(best, (time.perf_counter() - t) / steps)
+    return best * 1000
+
+
+try:
+    import torch
+except Exception:
+    torch = None
+
+if torch is None:
+    print(json.dumps({"case": "pytorch", "skipped": "python3-torch not installed"}))
+else:
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    x = torch.randn(64, 1000); y = torch.randn(64, 10)
+    w = {"w1": torch.randn(1000, 100, requires_grad=True), "w2": torch.randn(100, 10, requires_grad=True)}
+    lr = 1e-6
+
+    def tutorial(steps):
+        w1, w2 = w["w1"], w["w2"]
+        for _ in range(steps):
+            y_pred = x.mm(w1).clamp(min=0).mm(w2)
+            loss = (y_pred - y).pow(2).sum()
+            loss.backward()
+            with torch.no_grad():
+                w1 -= lr * w1.grad; w2 -= lr * w2.grad
+                w1.grad.zero_(); w2.grad.zero_()
+            loss.item()
+
+    xt = torch.tensor([[3.3], [4.4], [5.5], [6.71], [6.93], [4.168], [9.779], [6.182], [7.59], [2.167], [7.042],
+                       [10.791], [5.313], [7.997], [3.1]])
+    yt = torch.tensor([[1.7], [2.76], [2.09], [3.19], [1.694], [1.573], [3.366], [2.596], [2.53], [1.221], [2.827],
+                       [3.465], [1.65], [2.904], [1.3]])
+    model = torch.nn.Linear(1, 1); crit = torch.nn.MSELoss(); opt = torch.optim.SGD(model.parameters(), lr=0.001)
+
+    def linreg(epochs):
+        for _ in range(epochs):
+            opt.zero_grad(); loss = crit(model(xt), yt); loss.backward(); opt.step(); loss.item()
+
+    def gflops(m, n, k):
+        a = torch.randn(m, k); b = torch.randn(k, n)
+        reps = max(1, int(2e8 / (2 * m * n * k)))
+        def f(r):
+            for _ in range(r * reps):
+                torch.mm(a, b)
+        ms = best_of(f, 1, 5) / reps
+        return round(2 * m * n * k / (ms / 1000) / 1e9, 1)
+
+    blas = ""
+    try:
+        blas = os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
+    except Exception:
+        pass
+    print(json.dumps({"case": "pytorch", "version": torch.__version__, "threads": torch.get_num_threads(), "blas": blas,
+                      "tutorialMsPerStep": round(best_of(tutorial, STEPS, RUNS), 4),
+                      "linearRegression60EpochsMs": round(best_of(linreg, 60, RUNS) * 60, 4),
+                      "sgemmGflops": {"64x1000x100": gflops(64, 100, 1000), "256^3": gflops(256, 256, 256),
+                                      "1024^3": gflops(1024, 1024, 1024)}}))
+
+try:
+    import numpy as np
+except Exception:
+    np = None
+
+if np is None:
+    print(json.dumps({"case": "numpy", "skipped": "numpy not installed"}))
+else:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 1000), dtype=np.float32); y = rng.standard_normal((64, 10), dtype=np.float32)
+    nw = {"w1": rng.standard_normal((1000, 100), dtype=np.float32), "w2": rng.standard_normal((100, 10), dtype=np.float32)}
+    lr = np.float32(1e-6)
+
+    def manual(steps):
+        w1, w2 = nw["w1"], nw["w2"]
+        for _ in range(steps):
+            h = x.dot(w1); h_relu = np.maximum(h, 0); y_pred = h_relu.dot(w2)
+            loss = np.square(y_pred - y).sum()
+            grad_y_pred = 2.0 * (y_pred - y); grad_w2 = h_relu.T.dot(grad_y_pred)
+            grad_h = grad_y_pred.dot(w2.T); grad_h[h < 0] = 0; grad_w1 = x.T.dot(grad_h)
+            w1 -= lr * grad_w1; w2 -= lr * grad_w2
+            float(loss)
+
+    print(json.dumps({"case": "numpy", "version": np.__version__,
+                      "tutorialManualMsPerStep": round(best_of(manual, STEPS, RUNS), 4)}))

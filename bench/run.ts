@@ -1,0 +1,191 @@
+/**
+ * `npm run bench`: one JSON line per case (see bench/RESULTS.md for the table and how to read it).
+ *
+ * Cases: the tutorial's two-layer autograd program per kernel path, the linear regression, sgemm GFLOP/s per path,
+ * concurrent jobs through a Piscina pool, a 10,000-step memory run (own process), and references measured in the
+ * same run: TensorFlow.js (wasm backend), PyTorch and NumPy through /usr/bin/python3 when installed.
+ * Environment: BENCH_QUICK=1 shortens every case (a smoke run; the numbers are then not comparable).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { enableRelaxedSimd } from '../src/runtime/relaxed-simd.js';
+import { kernels } from '../src/engine/index.js';
+import { linearRegression, twoLayerSetup, twoLayerStep } from './programs.js';
+import { tfjsTutorial } from './tfjs.js';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const emit = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
+const round = (x: number, d = 4) => +x.toFixed(d);
+
+enableRelaxedSimd();
+await kernels.detectKernels();
+const paths = kernels.available();
+const defaultKernel = kernels.activeKernel();
+
+emit({
+  case: 'environment',
+  node: process.version,
+  cpu: os.cpus()[0]?.model,
+  cores: os.cpus().length,
+  kernels: paths,
+  defaultKernel,
+  quick: QUICK,
+});
+
+/** Best ms per iteration over `runs` timed runs of `iters` iterations, after `warm` untimed ones. */
+function bestMs(fn: () => void, iters: number, runs: number, warm: number): number {
+  for (let i = 0; i < warm; i++) fn();
+  let best = Infinity;
+  for (let r = 0; r < runs; r++) {
+    const t = performance.now();
+    for (let i = 0; i < iters; i++) fn();
+    best = Math.min(best, (performance.now() - t) / iters);
+  }
+  return best;
+}
+
+// ---- 1. The tutorial's two-layer program, per kernel path ----------------------------------------------------------
+const tutorial: Record<string, number> = {};
+for (const path of paths) {
+  kernels.useKernel(path);
+  const slow = path === 'js';
+  const steps = QUICK ? 20 : slow ? 50 : 500;
+  const runs = QUICK ? 1 : slow ? 2 : 5;
+  // Each timed run is a fresh 500-step program (same seed), as a job would run it.
+  let best = Infinity;
+  let loss = 0;
+  for (let r = 0; r < runs + 1; r++) {
+    const s = twoLayerSetup();
+    const t = performance.now();
+    for (let i = 0; i < steps; i++) loss = twoLayerStep(s);
+    const ms = (performance.now() - t) / steps;
+    if (r > 0 || runs === 1) best = Math.min(best, ms); // run 0 is the warm-up (JIT, wasm tier-up)
+  }
+  tutorial[path] = best;
+  emit({ case: 'tutorial_two_layer', kernel: path, steps, runs, msPerStep: round(best), lastLoss: loss });
+}
+kernels.useKernel(defaultKernel as 'relaxed' | 'simd' | 'js');
+
+// ---- 2. Linear regression (tutorial program 3 shape: 15 points, Linear(1,1), 60 epochs) ----------------------------
+const linMs = bestMs(() => linearRegression(60), QUICK ? 3 : 50, QUICK ? 1 : 5, QUICK ? 2 : 50);
+emit({ case: 'linear_regression', kernel: defaultKernel, epochs: 60, ms: round(linMs), usPerEpoch: round((linMs / 60) * 1000, 2) });
+
+// ---- 3. sgemm GFLOP/s per path ---------------------------------------------------------------------------------------
+function rnd(n: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = Math.random() * 2 - 1;
+  return a;
+}
+const gemmShapes: [string, number, number, number][] = [
+  ['64x1000x100', 64, 100, 1000],
+  ['256^3', 256, 256, 256],
+  ['1024^3', 1024, 1024, 1024],
+];
+const gemmResult: Record<string, Record<string, number>> = {};
+for (const [name, M, N, K] of gemmShapes) {
+  const A = rnd(M * K);
+  const B = rnd(K * N);
+  const C = new Float32Array(M * N);
+  const flop = 2 * M * N * K;
+  gemmResult[name] = {};
+  for (const path of paths) {
+    const fn = kernels.gemmKernel(path)!;
+    const once = () => fn({ transA: false, transB: false, M, N, K, A, B, C });
+    const big = flop > 1e9;
+    const slow = path === 'js';
+    const iters = QUICK || (big && slow) ? 1 : Math.max(1, Math.round(2e8 / flop));
+    const ms = bestMs(once, iters, QUICK || (big && slow) ? 1 : 5, QUICK || (big && slow) ? 0 : 2);
+    gemmResult[name][path] = round(flop / (ms / 1000) / 1e9, 2);
+  }
+  emit({ case: 'sgemm', shape: name, M, N, K, gflops: gemmResult[name], note: 'operand copies into wasm memory included' });
+}
+
+// ---- 4. Concurrent jobs through a Piscina pool -----------------------------------------------------------------------
+{
+  const workerFile = fileURLToPath(new URL('./pool-worker.js', import.meta.url));
+  const steps = QUICK ? 20 : 500;
+  const results: Record<string, unknown>[] = [];
+  let oneJobMs = 0;
+  for (const W of [1, 2]) {
+    const pool = new Piscina({ filename: workerFile, minThreads: W, maxThreads: W, idleTimeout: 60_000 });
+    // Warm every worker (module load, wasm compile, JIT) before timing.
+    await Promise.all(Array.from({ length: W }, () => pool.run({ steps: QUICK ? 5 : 100 })));
+    let best = Infinity;
+    let kernel = '';
+    for (let r = 0; r < (QUICK ? 1 : 3); r++) {
+      const t = performance.now();
+      const out = (await Promise.all(Array.from({ length: W }, () => pool.run({ steps })))) as { kernel: string }[];
+      best = Math.min(best, performance.now() - t);
+      kernel = out[0].kernel;
+    }
+    await pool.destroy();
+    if (W === 1) oneJobMs = best;
+    results.push({ workers: W, jobs: W, wallMs: round(best, 1), kernel });
+  }
+  const w2 = results[1].wallMs as number;
+  emit({
+    case: 'pool_concurrency',
+    stepsPerJob: steps,
+    runs: results,
+    // 1.0 = two jobs on two workers take as long as one job on one worker.
+    scalingEfficiency2: round(oneJobMs / w2, 3),
+    cores: os.cpus().length,
+  });
+}
+
+// ---- 5. Memory: 10,000 steps in a fresh process ----------------------------------------------------------------------
+{
+  const memFile = fileURLToPath(new URL('./memory.js', import.meta.url));
+  const out = execFileSync(process.execPath, ['--expose-gc', memFile, String(QUICK ? 400 : 10_000)], { encoding: 'utf8' });
+  process.stdout.write(out);
+}
+
+// ---- 6. References in the same run -----------------------------------------------------------------------------------
+let tfjsMs: number | null = null;
+try {
+  const r = await tfjsTutorial(QUICK ? 5 : 100, QUICK ? 1 : 3);
+  tfjsMs = r.msPerStep;
+  emit({ case: 'tfjs_wasm', backend: r.backend, threads: 1, msPerStep: round(r.msPerStep) });
+} catch (e) {
+  emit({ case: 'tfjs_wasm', skipped: String(e) });
+}
+
+let torch: { tutorialMsPerStep?: number; linearRegression60EpochsMs?: number; sgemmGflops?: Record<string, number> } | null = null;
+let numpyMs: number | null = null;
+const python = '/usr/bin/python3';
+if (!existsSync(python)) {
+  emit({ case: 'pytorch', skipped: 'no /usr/bin/python3' });
+} else {
+  const script = fileURLToPath(new URL('../../bench/reference.py', import.meta.url));
+  try {
+    const out = execFileSync(python, [script, String(QUICK ? 20 : 500), String(QUICK ? 1 : 5)], {
+      encoding: 'utf8',
+      env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
+    });
+    for (const line of out.trim().split('\n')) {
+      const o = JSON.parse(line);
+      if (o.case === 'pytorch' && !o.skipped) torch = o;
+      if (o.case === 'numpy' && !o.skipped) numpyMs = o.tutorialManualMsPerStep;
+      console.log(line);
+    }
+  } catch (e) {
+    emit({ case: 'pytorch', skipped: `reference script failed: ${String(e).slice(0, 200)}` });
+  }
+}
+
+// ---- 7. Ratios, all from this run -------------------------------------------------------------------------------------
+const ours = tutorial[defaultKernel] ?? Math.min(...Object.values(tutorial));
+const ratio = (ref: number | null | undefined) => (ref ? round(ours / ref, 3) : null);
+emit({
+  case: 'summary',
+  kernel: defaultKernel,
+  tutorialMsPerStep: round(ours),
+  vsPytorch: ratio(torch?.tutorialMsPerStep),
+  vsNumpyManual: ratio(numpyMs),
+  tfjsWasmOverOurs: tfjsMs ? round(tfjsMs / ours, 2) : null,
+  linearRegressionVsPytorch: torch?.linearRegression60EpochsMs ? round(linMs / torch.linearRegression60EpochsMs, 3) : null,
+  goal: 'vsPytorch <= 1.5 (issue 4)',
+});
