@@ -1,0 +1,79 @@
+// @ts-check
+/**
+ * The API client: the key from localStorage as `Authorization: Bearer`, JSON in and out, errors as ApiError with
+ * the server's `{error, message, issues}`. WebSockets cannot carry headers in a browser, so the stream URL carries
+ * the key as `?access_token=` (the server accepts it on stream routes only).
+ */
+
+const KEY_STORAGE = 'gradloom.apiKey';
+
+export function getApiKey() {
+  try {
+    return localStorage.getItem(KEY_STORAGE) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+export function setApiKey(key) {
+  try {
+    if (key) localStorage.setItem(KEY_STORAGE, key);
+    else localStorage.removeItem(KEY_STORAGE);
+  } catch {
+    // Private mode without storage: the key lasts for this page only.
+  }
+}
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.message ?? `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.error ?? 'http_error';
+    /** @type {{path: string, message: string}[]} */
+    this.issues = Array.isArray(body?.issues) ? body.issues : [];
+  }
+}
+
+function headers(extra = {}) {
+  const key = getApiKey();
+  return { ...(key ? { authorization: `Bearer ${key}` } : {}), ...extra };
+}
+
+async function fail(response) {
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    body = { error: 'http_error', message: `${response.status} ${response.statusText}` };
+  }
+  if (response.status === 401) body.message = `${body.message ?? 'unauthorized'} (enter an API key at the top of the page)`;
+  throw new ApiError(response.status, body);
+}
+
+/** JSON request; resolves to the parsed body (or null for 204). */
+export async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: headers(body === undefined ? {} : { 'content-type': 'application/json' }),
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) await fail(response);
+  return response.status === 204 ? null : response.json();
+}
+
+/** Binary download (the checkpoint), as a Blob plus the server's file name. */
+export async function download(path) {
+  const response = await fetch(path, { headers: headers() });
+  if (!response.ok) await fail(response);
+  const disposition = response.headers.get('content-disposition') ?? '';
+  const match = /filename="([^"]+)"/.exec(disposition);
+  return { blob: await response.blob(), filename: match ? match[1] : 'checkpoint.safetensors' };
+}
+
+export function streamUrl(jobId) {
+  const url = new URL(`/v1/jobs/${encodeURIComponent(jobId)}/stream`, location.href);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  const key = getApiKey();
+  if (key) url.searchParams.set('access_token', key);
+  return url.toString();
+}

@@ -1,0 +1,401 @@
+// @ts-check
+/**
+ * One job: the loss curve growing over the WebSocket, status and timings, cancel, checkpoint download, predictions,
+ * and for a 1-input linear regression the data with the fitted line, redrawn from the newest checkpoint
+ * (GET /checkpoints, then its `?format=json`) while it trains. The regression preset keeps a checkpoint every 5
+ * epochs for this; without periodic checkpoints the line appears when the job finishes.
+ */
+import uPlot from '/vendor/uplot/uPlot.esm.js';
+import { api, ApiError, download, streamUrl } from './api.js';
+import { $, h, say } from './dom.js';
+import { estimateEtaMs, formatDuration, formatLoss, TERMINAL } from './format.js';
+
+const LOSS_COLOR = '#1f5fbf';
+const DATA_COLOR = '#b34700';
+const FIT_REFRESH_MS = 600;
+const JOB_REFRESH_MS = 2000;
+
+/** Everything the open job page holds; replaced on every navigation so that nothing leaks between jobs. */
+let page = null;
+
+function chartWidth(el) {
+  return Math.max(320, Math.floor(el.getBoundingClientRect().width || 800));
+}
+
+function lossData(state) {
+  const ys = state.log ? state.losses.map((l) => (l !== null && l > 0 ? l : null)) : state.losses;
+  return [state.epochs, ys];
+}
+
+function makeLossChart(state) {
+  const el = $('#loss-chart');
+  state.lossChart?.destroy();
+  el.replaceChildren();
+  const readout = $('#hover-readout');
+  state.lossChart = new uPlot(
+    {
+      width: chartWidth(el),
+      height: 320,
+      scales: { x: { time: false }, y: state.log ? { distr: 3, log: 10 } : {} },
+      axes: [
+        { label: 'epoch', stroke: '#1a1a1a', grid: { stroke: '#e3e3e3' } },
+        { label: state.log ? 'loss (log scale)' : 'loss', stroke: '#1a1a1a', size: 72, grid: { stroke: '#e3e3e3' } },
+      ],
+      series: [
+        { label: 'epoch' },
+        { label: 'loss', stroke: LOSS_COLOR, width: 2, points: { show: false }, value: (_u, v) => formatLoss(v) },
+      ],
+      cursor: { drag: { x: false, y: false } },
+      hooks: {
+        setCursor: [
+          (u) => {
+            const i = u.cursor.idx;
+            if (i === null || i === undefined || state.epochs[i] === undefined) return;
+            readout.textContent = `epoch ${state.epochs[i]} · loss ${formatLoss(state.losses[i])}`;
+            state.cursorIdx = i;
+          },
+        ],
+      },
+    },
+    lossData(state),
+    el,
+  );
+}
+
+/** Arrow keys move the cursor along the curve, so the values are reachable without a mouse. */
+function onChartKey(event) {
+  const state = page;
+  if (!state || !state.lossChart || state.epochs.length === 0) return;
+  let i = state.cursorIdx ?? state.epochs.length - 1;
+  if (event.key === 'ArrowLeft') i = Math.max(0, i - 1);
+  else if (event.key === 'ArrowRight') i = Math.min(state.epochs.length - 1, i + 1);
+  else if (event.key === 'Home') i = 0;
+  else if (event.key === 'End') i = state.epochs.length - 1;
+  else return;
+  event.preventDefault();
+  const u = state.lossChart;
+  const y = lossData(state)[1][i];
+  u.setCursor({ left: u.valToPos(state.epochs[i], 'x'), top: y === null ? 0 : u.valToPos(y, 'y') });
+  state.cursorIdx = i;
+  $('#hover-readout').textContent = `epoch ${state.epochs[i]} · loss ${formatLoss(state.losses[i])}`;
+}
+
+function scheduleRedraw(state) {
+  if (state.redrawPending) return;
+  state.redrawPending = true;
+  requestAnimationFrame(() => {
+    state.redrawPending = false;
+    if (page !== state) return;
+    state.lossChart?.setData(lossData(state));
+    $('#loss-chart').setAttribute('data-points', String(state.epochs.length));
+    renderStatus(state);
+  });
+}
+
+function isFitJob(job) {
+  const m = job.spec.model;
+  return m.kind === 'linear_regression' && m.inputDim === 1 && m.outputDim === 1 && job.spec.data.kind === 'inline';
+}
+
+function makeFitChart(state) {
+  const { x, y } = state.job.spec.data;
+  const pairs = x.map((row, i) => [row[0], y[i][0]]).sort((a, b) => a[0] - b[0]);
+  state.fitXs = pairs.map((p) => p[0]);
+  state.fitYs = pairs.map((p) => p[1]);
+  const el = $('#fit-chart');
+  el.replaceChildren();
+  state.fitChart = new uPlot(
+    {
+      width: chartWidth(el),
+      height: 320,
+      scales: { x: { time: false } },
+      axes: [
+        { label: 'x', stroke: '#1a1a1a', grid: { stroke: '#e3e3e3' } },
+        { label: 'y', stroke: '#1a1a1a', grid: { stroke: '#e3e3e3' } },
+      ],
+      series: [
+        { label: 'x' },
+        { label: 'data', stroke: DATA_COLOR, paths: () => null, points: { show: true, size: 9, fill: DATA_COLOR, stroke: DATA_COLOR } },
+        { label: 'fitted line', stroke: LOSS_COLOR, width: 2, points: { show: false } },
+      ],
+    },
+    [state.fitXs, state.fitYs, state.fitXs.map(() => null)],
+    el,
+  );
+}
+
+async function refreshFit(state) {
+  if (!state.fitChart || state.fitBusy) return;
+  state.fitBusy = true;
+  state.fitFetchedAt = Date.now();
+  try {
+    const list = await api('GET', `/v1/jobs/${encodeURIComponent(state.job.id)}/checkpoints`);
+    if (page !== state || list.items.length === 0) return;
+    const newest = list.items.find((c) => c.kind === 'final') ?? list.items.reduce((a, b) => (b.epoch > a.epoch ? b : a));
+    const key = `${newest.kind}-${newest.epoch}`;
+    if (key === state.fitKey) return;
+    const json = await api('GET', newest.links.json);
+    if (page !== state) return;
+    const w = Number(json.tensors.weight.data[0][0]);
+    const b = Number(json.tensors.bias?.data[0] ?? 0);
+    state.fitChart.setData([state.fitXs, state.fitYs, state.fitXs.map((x) => w * x + b)]);
+    state.fitKey = key;
+    const el = $('#fit-chart');
+    el.setAttribute('data-fit', key);
+    el.setAttribute('aria-label', `Training points and the fitted line y = ${formatLoss(w)}·x + ${formatLoss(b)}`);
+    say($('#fit-caption'), `Line from the ${newest.kind === 'final' ? 'final checkpoint' : 'checkpoint'} at epoch ${newest.epoch}: y = ${formatLoss(w)}·x + ${formatLoss(b)}`);
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 409)) say($('#fit-caption'), `Could not load the fitted line: ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    state.fitBusy = false;
+  }
+}
+
+function renderStatus(state) {
+  const job = state.job;
+  const epoch = Math.max(job.epoch, state.epochs.at(-1) ?? 0);
+  const last = state.losses.at(-1) ?? job.lastLoss;
+  let line = `${job.status} · epoch ${epoch} of ${job.epochs}`;
+  if (last !== null && last !== undefined) line += ` · loss ${formatLoss(last)}`;
+  if (job.status === 'running') {
+    const eta = estimateEtaMs(state.arrivals, job.epochs);
+    if (eta !== null) line += ` · about ${formatDuration(eta)} left`;
+  }
+  const status = $('#job-status');
+  status.textContent = line;
+  // Screen readers hear the status when it changes and every 10% of progress, not every epoch.
+  const bucket = `${job.status}-${Math.floor((10 * epoch) / Math.max(1, job.epochs))}`;
+  if (bucket !== state.announced) {
+    say($('#job-announce'), line);
+    state.announced = bucket;
+  }
+  status.setAttribute('data-status', job.status);
+  const progress = /** @type {HTMLProgressElement} */ ($('#job-progress'));
+  progress.max = Math.max(1, job.epochs);
+  progress.value = epoch;
+  const done = TERMINAL.includes(job.status);
+  /** @type {HTMLButtonElement} */ ($('#cancel-btn')).disabled = done;
+  say($('#job-error'), job.error ? `${job.error.code}: ${job.error.message}` : '');
+  renderTimings(state);
+}
+
+function renderTimings(state) {
+  const job = state.job;
+  const now = Date.now();
+  const created = Date.parse(job.createdAt);
+  const started = job.startedAt ? Date.parse(job.startedAt) : null;
+  const finished = job.finishedAt ? Date.parse(job.finishedAt) : null;
+  const rows = [
+    ['Created', new Date(created).toLocaleString()],
+    ['Waited in queue', started ? formatDuration(started - created) : job.status === 'queued' ? `${formatDuration(now - created)} so far` : '—'],
+    ['Training time', started ? formatDuration((finished ?? now) - started) + (finished ? '' : ' so far') : '—'],
+    ['Epochs per second', started && job.epoch > 0 ? (job.epoch / (((finished ?? now) - started) / 1000 || 1e-3)).toFixed(1) : '—'],
+    ['Model', `${job.spec.model.kind} ${job.spec.model.inputDim}→${job.spec.model.outputDim}`],
+    ['Training', `${job.spec.training.epochs} epochs, ${job.spec.training.loss}, ${job.spec.training.optimizer.kind} lr ${job.spec.training.optimizer.lr}, seed ${job.spec.seed}`],
+  ];
+  $('#job-timings').replaceChildren(...rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })]));
+}
+
+async function refreshJob(state) {
+  try {
+    const job = await api('GET', `/v1/jobs/${encodeURIComponent(state.job.id)}`);
+    if (page !== state) return;
+    state.job = job;
+    renderStatus(state);
+    if (TERMINAL.includes(job.status)) {
+      if (state.fitChart) void refreshFit(state);
+    }
+  } catch (err) {
+    if (page === state) say($('#job-error'), err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Replaces what the stream gave with GET /metrics (after a 'dropped' message the stream skipped epochs). */
+async function reloadMetrics(state) {
+  const metrics = await api('GET', `/v1/jobs/${encodeURIComponent(state.job.id)}/metrics`);
+  if (page !== state) return;
+  state.epochs = metrics.epochs.map((e) => e.epoch);
+  state.losses = metrics.epochs.map((e) => e.loss);
+  scheduleRedraw(state);
+}
+
+function connect(state) {
+  const socket = new WebSocket(streamUrl(state.job.id));
+  state.socket = socket;
+  socket.addEventListener('message', (event) => {
+    if (page !== state) return;
+    const message = JSON.parse(event.data);
+    if (message.type === 'epoch') {
+      // After a reconnect the server replays from the start: keep only what is new.
+      if (state.epochs.length > 0 && message.epoch <= state.epochs[state.epochs.length - 1]) return;
+      state.epochs.push(message.epoch);
+      state.losses.push(message.loss);
+      state.arrivals.push([message.epoch, performance.now()]);
+      if (state.arrivals.length > 30) state.arrivals.shift();
+      if (state.job.status === 'queued') state.job.status = 'running';
+      state.job.epoch = message.epoch;
+      state.job.lastLoss = message.loss;
+      scheduleRedraw(state);
+      if (state.fitChart && Date.now() - state.fitFetchedAt > FIT_REFRESH_MS) void refreshFit(state);
+    } else if (message.type === 'status') {
+      state.job = { ...state.job, status: message.status, epoch: message.epoch, epochs: message.epochs, lastLoss: message.lastLoss, error: message.error };
+      scheduleRedraw(state);
+      if (TERMINAL.includes(message.status)) {
+        state.finished = true;
+        void refreshJob(state);
+      }
+    } else if (message.type === 'dropped') {
+      say($('#action-status'), `The stream skipped ${message.count} epochs (${message.reason}); reloading them from /metrics.`);
+      void reloadMetrics(state);
+    }
+  });
+  socket.addEventListener('close', () => {
+    if (page !== state || state.finished) return;
+    // Not finished but closed (network, server restart): reconnect with backoff; the replay fills any gap.
+    state.retryMs = Math.min(10_000, (state.retryMs || 500) * 2);
+    state.retryTimer = setTimeout(() => page === state && connect(state), state.retryMs);
+  });
+  socket.addEventListener('open', () => {
+    state.retryMs = 0;
+  });
+}
+
+export function closeJobPage() {
+  if (!page) return;
+  const state = page;
+  page = null;
+  state.finished = true;
+  state.socket?.close();
+  clearTimeout(state.retryTimer);
+  clearInterval(state.jobTimer);
+  state.lossChart?.destroy();
+  state.fitChart?.destroy();
+  window.removeEventListener('resize', state.onResize);
+}
+
+export async function openJobPage(id) {
+  closeJobPage();
+  for (const sel of ['#job-status', '#job-announce', '#job-error', '#action-status', '#fit-caption']) say($(sel), '');
+  $('#job-title').textContent = 'Job';
+  $('#job-id').textContent = id;
+  $('#job-timings').replaceChildren();
+  $('#loss-chart').replaceChildren();
+  $('#loss-chart').setAttribute('data-points', '0');
+  $('#fit-chart').setAttribute('data-fit', 'none');
+  let job;
+  try {
+    job = await api('GET', `/v1/jobs/${encodeURIComponent(id)}`);
+  } catch (err) {
+    say($('#job-error'), err instanceof Error ? err.message : String(err));
+    return;
+  }
+  const state = {
+    job,
+    epochs: [],
+    losses: [],
+    arrivals: [],
+    log: /** @type {HTMLInputElement} */ ($('#log-toggle')).checked,
+    lossChart: null,
+    fitChart: null,
+    fitXs: [],
+    fitYs: [],
+    fitKey: null,
+    fitBusy: false,
+    fitFetchedAt: 0,
+    finished: false,
+    socket: null,
+    retryMs: 0,
+    retryTimer: undefined,
+    jobTimer: undefined,
+    cursorIdx: null,
+    redrawPending: false,
+    announced: null,
+    onResize: () => {
+      state.lossChart?.setSize({ width: chartWidth($('#loss-chart')), height: 320 });
+      state.fitChart?.setSize({ width: chartWidth($('#fit-chart')), height: 320 });
+    },
+  };
+  page = state;
+  $('#job-title').textContent = job.name ?? job.id;
+  /** @type {HTMLAnchorElement} */ ($('#loss-svg-link')).href = `/v1/jobs/${encodeURIComponent(job.id)}/plots/loss.svg`;
+  makeLossChart(state);
+  $('#fit-section').hidden = !isFitJob(job);
+  if (isFitJob(job)) {
+    makeFitChart(state);
+    say($('#fit-caption'), 'The fitted line appears with the first checkpoint.');
+    void refreshFit(state);
+  }
+  renderStatus(state);
+  connect(state);
+  // Timings (startedAt, finishedAt) are not in the stream; a slow poll keeps them current.
+  state.jobTimer = setInterval(() => {
+    if (!TERMINAL.includes(state.job.status)) void refreshJob(state);
+    else renderTimings(state);
+  }, JOB_REFRESH_MS);
+  window.addEventListener('resize', state.onResize);
+}
+
+export function initJobPage() {
+  $('#loss-chart').addEventListener('keydown', onChartKey);
+  $('#log-toggle').addEventListener('change', (event) => {
+    if (!page) return;
+    page.log = /** @type {HTMLInputElement} */ (event.target).checked;
+    makeLossChart(page);
+  });
+  $('#cancel-btn').addEventListener('click', async () => {
+    if (!page) return;
+    const state = page;
+    try {
+      state.job = await api('POST', `/v1/jobs/${encodeURIComponent(state.job.id)}/cancel`);
+      say($('#action-status'), state.job.status === 'cancelled' ? 'Cancelled.' : 'Cancel requested: the job stops at the end of its current epoch.');
+      renderStatus(state);
+    } catch (err) {
+      say($('#action-status'), err instanceof Error ? err.message : String(err));
+    }
+  });
+  $('#download-btn').addEventListener('click', async () => {
+    if (!page) return;
+    try {
+      const { blob, filename } = await download(`/v1/jobs/${encodeURIComponent(page.job.id)}/checkpoint`);
+      const url = URL.createObjectURL(blob);
+      const a = h('a', { href: url, download: filename });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      say($('#action-status'), `Downloaded ${filename} (${blob.size} bytes).`);
+    } catch (err) {
+      say($('#action-status'), err instanceof Error ? err.message : String(err));
+    }
+  });
+  $('#predict-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    if (!page) return;
+    const form = /** @type {HTMLFormElement} */ (event.target);
+    const input = /** @type {HTMLTextAreaElement} */ ($('#predict-x'));
+    const out = $('#predict-result');
+    for (const el of form.querySelectorAll('.field-error')) el.remove();
+    input.removeAttribute('aria-invalid');
+    const showError = (message) => {
+      const id = 'err-predict-x';
+      input.closest('.field')?.append(h('p', { class: 'field-error', id, text: message }));
+      input.setAttribute('aria-invalid', 'true');
+      input.setAttribute('aria-describedby', id);
+      out.textContent = '';
+    };
+    let x;
+    try {
+      x = JSON.parse(input.value);
+    } catch (err) {
+      showError(`not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    try {
+      const result = await api('POST', `/v1/jobs/${encodeURIComponent(page.job.id)}/predictions`, { x });
+      out.textContent = JSON.stringify(result.y);
+    } catch (err) {
+      const issues = err instanceof ApiError ? err.issues : [];
+      showError(issues.length ? issues.map((i) => `${i.path}: ${i.message}`).join('; ') : err instanceof Error ? err.message : String(err));
+    }
+  });
+}

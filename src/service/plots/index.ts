@@ -1,0 +1,5 @@
+export { renderChart, decimate, MAX_LINE_POINTS, type ChartOptions, type Series } from './chart.js';
+export { renderLossPlot, type LossPlotInput } from './loss-plot.js';
+export { renderFitPlot, type FitPlotInput } from './fit-plot.js';
+export { linearScale, logScale, formatTick, project, type Scale } from './ticks.js';
+export { escapeXml } from './svg.js';
