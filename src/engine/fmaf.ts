@@ -15,7 +15,7 @@ export function fmaf(a: number, b: number, c: number): number {
   if (r === s) return r;
   // s is a midpoint exactly when its mirror image around s, 2s - r (computed exactly: Sterbenz), is a float.
   const other = 2 * s - r;
-  if (Math.fround(other) !== other || !Number.isFinite(s)) return r;
+  if (Math.fround(other) !== other || !Number.isFinite(r)) return r;
   const bb = s - p;
   const err = p - (s - bb) + (c - bb);
   if (err === 0) return r; // a true tie: Math.fround already rounded it to even

@@ -194,3 +194,16 @@ describe('fmaf (single-rounding fused multiply-add in float32)', () => {
     expect(exactFmaf(a, b, c)).toBe(1 + 2 ** -23);
   });
 });
+
+describe('fmaf edge cases', () => {
+  it('overflow, infinities and NaN behave as a hardware fused multiply-add', () => {
+    const max = 3.4028234663852886e38;
+    expect(fmaf(max, 2, -max)).toBe(max); // exact: no intermediate overflow
+    expect(fmaf(max, 1.5, 0)).toBe(Infinity);
+    expect(fmaf(-max, 1.5, 0)).toBe(-Infinity);
+    expect(fmaf(Infinity, 0, 1)).toBeNaN();
+    expect(fmaf(NaN, 1, 1)).toBeNaN();
+    expect(fmaf(1, Infinity, -Infinity)).toBeNaN();
+    expect(Object.is(fmaf(-0, 1, -0), -0)).toBe(true);
+  });
+});
