@@ -148,7 +148,7 @@ let tfjsMs: number | null = null;
 try {
   const r = await tfjsTutorial(QUICK ? 5 : 100, QUICK ? 1 : 3);
   tfjsMs = r.msPerStep;
-  emit({ case: 'tfjs_wasm', backend: r.backend, threads: 1, msPerStep: round(r.msPerStep) });
+  emit({ case: 'tfjs_wasm', backend: r.backend, threads: 1, program: 'manual backprop (tutorial program 1)', msPerStep: round(r.msPerStep) });
 } catch (e) {
   emit({ case: 'tfjs_wasm', skipped: String(e) });
 }
