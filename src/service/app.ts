@@ -23,6 +23,7 @@ import type { JobManager, JobStore } from './jobs/types.js';
 import { createSqliteStore } from './store/sqlite.js';
 import { contextPlugin, type ServiceContext } from './plugins/context.js';
 import { errorsPlugin } from './plugins/errors.js';
+import { logSerializers } from './plugins/hardening.js';
 import { tenantPlugin } from './plugins/tenant.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { dashboardRoutes } from './routes/dashboard.js';
@@ -138,7 +139,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       : {
           logger:
             loggerOption === true
-              ? { level: config.logLevel, redact: ['req.headers.authorization'] }
+              ? { level: config.logLevel, redact: ['req.headers.authorization'], serializers: logSerializers }
               : (loggerOption as FastifyServerOptions['logger']),
         }),
     genReqId,

@@ -101,3 +101,16 @@ export { hardeningPlugin };
 export function redactUrl(url: string): string {
   return url.replace(/([?&]access_token=)[^&#]*/gi, '$1[redacted]');
 }
+
+/** pino serializers for fastify's logger: its default request serializer, with `?access_token=` redacted. */
+export const logSerializers = {
+  req(req: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }) {
+    return {
+      method: req.method,
+      url: redactUrl(req.url ?? ''),
+      host: req.host,
+      remoteAddress: req.ip,
+      remotePort: req.socket?.remotePort,
+    };
+  },
+};
