@@ -299,3 +299,36 @@ describe('resuming from a checkpoint gives exactly the uninterrupted run', () =>
     expect(() => single.loadStateDict(sd)).toThrow("loaded state dict contains a parameter group that doesn't match the size of optimizer's group");
   });
 });
+
+describe('hostile optimizer checkpoints', () => {
+  it('wrongly typed options are refused', () => {
+    const p = [tensor([1], { requiresGrad: true })];
+    expect(() => new optim.SGD(p, { lr: '0.1' as unknown as number })).toThrow('optimizer option lr must be a number, got "0.1"');
+    expect(() => new optim.Adam(p, { amsgrad: 1 as unknown as boolean })).toThrow('optimizer option amsgrad must be a boolean, got 1');
+  });
+
+  it('fuzz: mutated checkpoint bytes only ever raise GradloomError, and a failed load leaves the optimizer as it was', async () => {
+    const fc = (await import('fast-check')).default;
+    const { GradloomError } = await import('../../src/engine/index.js');
+    const m = new nn.Linear(3, 2);
+    const opt = new optim.Adam(m.parameters(), { lr: 0.01 });
+    m.forward(tensor([[1, 2, 3]])).sum().backward();
+    opt.step();
+    const valid = optim.serializeOptimizerState(opt.stateDict());
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (flips) => {
+        const b = valid.slice();
+        for (const [i, v] of flips) b[i] = v;
+        const target = new optim.Adam(new nn.Linear(3, 2).parameters(), { lr: 0.5, betas: [0.8, 0.9] });
+        const before = JSON.stringify(target.stateDict());
+        try {
+          target.loadStateDict(optim.deserializeOptimizerState(b));
+        } catch (e) {
+          if (!(e instanceof GradloomError)) throw e;
+          expect(JSON.stringify(target.stateDict())).toBe(before);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

@@ -12,7 +12,7 @@
 import { ValueError } from '../errors.js';
 import { fmaf } from '../fmaf.js';
 import { Tensor } from '../tensor.js';
-import { gradOf, Optimizer, touched, type ParamState, type ParamsArg } from './optimizer.js';
+import { checkTypes, gradOf, Optimizer, touched, type ParamState, type ParamsArg } from './optimizer.js';
 
 export interface AdamOptions {
   lr: number;
@@ -37,9 +37,10 @@ export class Adam extends Optimizer<AdamOptions> {
   }
 
   protected validate(o: AdamOptions): void {
+    checkTypes(o, ['lr', 'eps', 'weightDecay'], ['amsgrad', 'maximize']);
     if (!(o.lr >= 0)) throw new ValueError(`Invalid learning rate: ${o.lr}`);
     if (!(o.eps >= 0)) throw new ValueError(`Invalid epsilon value: ${o.eps}`);
-    if (!Array.isArray(o.betas) || o.betas.length !== 2) throw new ValueError(`Invalid betas: ${JSON.stringify(o.betas)} (expected [beta1, beta2])`);
+    if (!Array.isArray(o.betas) || o.betas.length !== 2 || !o.betas.every((b) => typeof b === 'number')) throw new ValueError(`Invalid betas: ${JSON.stringify(o.betas)} (expected [beta1, beta2])`);
     if (!(o.betas[0] >= 0 && o.betas[0] < 1)) throw new ValueError(`Invalid beta parameter at index 0: ${o.betas[0]}`);
     if (!(o.betas[1] >= 0 && o.betas[1] < 1)) throw new ValueError(`Invalid beta parameter at index 1: ${o.betas[1]}`);
     if (!(o.weightDecay >= 0)) throw new ValueError(`Invalid weight_decay value: ${o.weightDecay}`);

@@ -144,6 +144,17 @@ function structuredCloneOptions(options: Record<string, unknown>): Record<string
   return JSON.parse(JSON.stringify(options)) as Record<string, unknown>;
 }
 
+/** Hyperparameters come from user JSON and checkpoints: a string "0.1" must not pass as a number. */
+export function checkTypes(o: object, numbers: string[], booleans: string[]): void {
+  const rec = o as Record<string, unknown>;
+  for (const k of numbers) {
+    if (typeof rec[k] !== 'number') throw new ValueError(`optimizer option ${k} must be a number, got ${JSON.stringify(rec[k])}`);
+  }
+  for (const k of booleans) {
+    if (typeof rec[k] !== 'boolean') throw new ValueError(`optimizer option ${k} must be a boolean, got ${JSON.stringify(rec[k])}`);
+  }
+}
+
 /** The gradient of `p` as a Float32Array, or null when the parameter took no part in the last backward. */
 export function gradOf(p: Tensor): Float32Array | null {
   if (p.grad === null) return null;

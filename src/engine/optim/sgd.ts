@@ -10,7 +10,7 @@
 import { ValueError } from '../errors.js';
 import { fmaf } from '../fmaf.js';
 import { Tensor } from '../tensor.js';
-import { gradOf, Optimizer, touched, type ParamsArg } from './optimizer.js';
+import { checkTypes, gradOf, Optimizer, touched, type ParamsArg } from './optimizer.js';
 
 export interface SGDOptions {
   lr: number;
@@ -30,6 +30,7 @@ export class SGD extends Optimizer<SGDOptions> {
   }
 
   protected validate(o: SGDOptions): void {
+    checkTypes(o, ['lr', 'momentum', 'dampening', 'weightDecay'], ['nesterov', 'maximize']);
     if (!(o.lr >= 0)) throw new ValueError(`Invalid learning rate: ${o.lr}`);
     if (!(o.momentum >= 0)) throw new ValueError(`Invalid momentum value: ${o.momentum}`);
     if (!(o.weightDecay >= 0)) throw new ValueError(`Invalid weight_decay value: ${o.weightDecay}`);
