@@ -300,3 +300,31 @@ describe('cross-cutting', () => {
     }
   });
 });
+
+describe('logs', () => {
+  test('request ids and job ids are in the log lines', async () => {
+    const { Writable } = await import('node:stream');
+    const pino = (await import('pino')).default;
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const { buildApp } = await import('../../src/service/app.js');
+    const { loadConfig } = await import('../../src/service/config.js');
+    t = await makeTestApp();
+    const app = await buildApp({ config: loadConfig({ WORKERS: '1' }), manager: t.manager, store: t.store, logger: pino({ level: 'info' }, sink) });
+    try {
+      const res = await app.inject({ method: 'POST', url: '/v1/jobs', payload: regressionSpec, headers: { 'x-request-id': 'trace-42' } });
+      expect(res.statusCode).toBe(201);
+      const id = res.json().id as string;
+      await app.inject({ method: 'GET', url: `/v1/jobs/${id}`, headers: { 'x-request-id': 'trace-43' } });
+      expect(lines.find((l) => l.msg === 'job submitted')).toMatchObject({ reqId: 'trace-42', jobId: id });
+      expect(lines.find((l) => l.msg === 'request completed' && l.reqId === 'trace-43')).toMatchObject({ jobId: id });
+    } finally {
+      await app.close();
+    }
+  });
+});

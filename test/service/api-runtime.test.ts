@@ -189,3 +189,36 @@ describe('a slow WebSocket consumer with the real stream hub', () => {
     console.log(`of ${epochs} epochs: fast client received ${fastCounts.received} (dropped ${fastCounts.dropped}), slow client received ${slowCounts.received} (dropped ${slowCounts.dropped})`);
   });
 });
+
+test('after a restart on the same data directory, finished jobs, metrics, checkpoints and datasets are all there', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gradloom-restart-'));
+  const config = loadConfig({ DATA_DIR: dataDir, WORKERS: '1' });
+  try {
+    let app = await buildApp({ config, logger: false });
+    let host = await listen(app);
+    const ds = await request(app.server).post('/v1/datasets').send({ x: regressionSpec.data.x, y: regressionSpec.data.y }).expect(201);
+    const { body } = await request(app.server)
+      .post('/v1/jobs')
+      .send({ ...regressionSpec, data: { kind: 'dataset', id: ds.body.id }, checkpointEvery: 20 })
+      .expect(201);
+    const before = await streamOf(host, body.id);
+    expectRegressionLosses(summarize(before).epochs.map((e) => e.loss));
+    const checkpointBefore = (await request(app.server).get(`/v1/jobs/${body.id}/checkpoint?format=json`).expect(200)).body;
+    await app.close();
+
+    app = await buildApp({ config, logger: false });
+    host = await listen(app);
+    expect((await request(app.server).get(`/v1/jobs/${body.id}`).expect(200)).body).toMatchObject({ status: 'succeeded', epoch: 60 });
+    const metrics = await request(app.server).get(`/v1/jobs/${body.id}/metrics`).expect(200);
+    expect(metrics.body.epochs.map((e: { loss: number }) => e.loss)).toEqual(summarize(before).epochs.map((e) => e.loss));
+    expect((await request(app.server).get(`/v1/jobs/${body.id}/checkpoint?format=json`).expect(200)).body).toEqual(checkpointBefore);
+    const kept = await request(app.server).get(`/v1/jobs/${body.id}/checkpoints`).expect(200);
+    expect(kept.body.items.map((c: { epoch: number }) => c.epoch)).toEqual([20, 40, 60]);
+    expect((await streamOf(host, body.id)).messages).toEqual(before.messages);
+    await request(app.server).get(`/v1/datasets/${ds.body.id}`).expect(200);
+    await request(app.server).post(`/v1/jobs/${body.id}/predictions`).send({ x: [[1]] }).expect(200);
+    await app.close();
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

@@ -12,7 +12,7 @@ import {
   predictionRequestSchema,
   predictionResponseSchema,
 } from '../schemas/jobs.js';
-import { finiteOrNull } from './job-views.js';
+import { finiteOrNull, logJobId } from './job-views.js';
 import { safetensorsToJson } from './safetensors-json.js';
 
 function noCheckpointYet(job: JobRecord): ApiError {
@@ -27,10 +27,7 @@ function noCheckpointYet(job: JobRecord): ApiError {
 export const checkpointRoutes: FastifyPluginAsyncZod = async (app) => {
   const { manager, store, config } = app.gradloom;
 
-  app.addHook('preHandler', async (request) => {
-    const id = (request.params as { id?: string } | undefined)?.id;
-    if (id) request.log = request.log.child({ jobId: id });
-  });
+  app.addHook('preHandler', async (request, reply) => logJobId(request, reply));
 
   async function getJobOr404(tenant: string, id: string): Promise<JobRecord> {
     const job = await manager.get(tenant, id);

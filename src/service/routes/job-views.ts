@@ -1,4 +1,5 @@
 /** How runtime records look on the wire: only documented fields, links, and no non-finite numbers. */
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { JobRecord } from '../jobs/types.js';
 import type { z } from 'zod';
 import type { jobSchema } from '../schemas/jobs.js';
@@ -43,4 +44,13 @@ export function canonicalJson(value: unknown): string {
       ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
       : v,
   );
+}
+
+/** Every log line of a request about a job, including fastify's "request completed", carries the job id. */
+export function logJobId(request: FastifyRequest, reply: FastifyReply): void {
+  const id = (request.params as { id?: string } | undefined)?.id;
+  if (!id) return;
+  const log = request.log.child({ jobId: id });
+  request.log = log;
+  reply.log = log;
 }

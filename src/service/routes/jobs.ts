@@ -7,7 +7,7 @@ import { checkJobSpec } from '../limits.js';
 import { ApiError, notFound, validationError } from '../plugins/errors.js';
 import { errors, idParamsSchema } from '../schemas/common.js';
 import { jobPageSchema, jobSchema, listJobsQuerySchema, metricsSchema } from '../schemas/jobs.js';
-import { canonicalJson, finiteOrNull, toJobView } from './job-views.js';
+import { canonicalJson, finiteOrNull, toJobView, logJobId } from './job-views.js';
 
 const idempotencyHeaders = z.looseObject({
   'idempotency-key': z
@@ -28,10 +28,7 @@ function sameSpec(stored: JobRecord['spec'], submitted: JobSpec): boolean {
 export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
   const { manager, store, config } = app.gradloom;
 
-  app.addHook('preHandler', async (request) => {
-    const id = (request.params as { id?: string } | undefined)?.id;
-    if (id) request.log = request.log.child({ jobId: id });
-  });
+  app.addHook('preHandler', async (request, reply) => logJobId(request, reply));
 
   async function getJobOr404(tenant: string, id: string): Promise<JobRecord> {
     const job = await manager.get(tenant, id);

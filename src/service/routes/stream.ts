@@ -10,7 +10,7 @@ import type { StreamMessage } from '../jobs/types.js';
 import { ApiError, notFound } from '../plugins/errors.js';
 import { errors, idParamsSchema } from '../schemas/common.js';
 import { streamMessageSchema } from '../schemas/jobs.js';
-import { finiteOrNull } from './job-views.js';
+import { finiteOrNull, logJobId } from './job-views.js';
 
 /** Close codes: 1000 after the final status; 4404 when the job vanished between the handshake and the subscription. */
 export const STREAM_CLOSE_NOT_FOUND = 4404;
@@ -41,9 +41,9 @@ export const streamRoutes: FastifyPluginAsyncZod = async (app) => {
         params: idParamsSchema,
         response: { 101: streamMessageSchema.describe('Switching protocols; frames are StreamMessages'), ...errors(404, 426) },
       },
-      preValidation: async (request) => {
+      preValidation: async (request, reply) => {
         const { id } = request.params as { id: string };
-        request.log = request.log.child({ jobId: id });
+        logJobId(request, reply);
         if (!(await manager.get(request.tenant, id))) throw notFound('job', id);
       },
     handler: async (request) => {
