@@ -231,7 +231,7 @@ function connect(state) {
       state.epochs.push(message.epoch);
       state.losses.push(message.loss);
       state.arrivals.push([message.epoch, performance.now()]);
-      if (state.arrivals.length > 30) state.arrivals.shift();
+      if (state.arrivals.length > 200) state.arrivals.shift();
       if (state.job.status === 'queued') state.job.status = 'running';
       state.job.epoch = message.epoch;
       state.job.lastLoss = message.loss;

@@ -41,7 +41,7 @@ export function renderProgress(state: ProgressState, barWidth = 24): string {
  */
 export class EtaEstimator {
   private readonly samples: Array<[number, number]> = [];
-  constructor(private readonly window = 30) {}
+  constructor(private readonly window = 200) {}
 
   add(epoch: number, timeMs: number): void {
     this.samples.push([epoch, timeMs]);

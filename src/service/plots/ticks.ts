@@ -41,7 +41,7 @@ export function linearScale(min: number, max: number, count = 5): Scale {
     min -= pad;
     max += pad;
   }
-  const step = niceNumber(niceNumber(max - min, false) / Math.max(1, count - 1), true);
+  const step = niceNumber((max - min) / Math.max(1, count - 1), true);
   const lo = Math.floor(min / step) * step;
   const hi = Math.ceil(max / step) * step;
   const ticks: number[] = [];
