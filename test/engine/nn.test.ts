@@ -59,7 +59,7 @@ describe('nn.Linear default initialisation equals PyTorch bit for bit', () => {
     expect(m.bias).toBeNull();
     expect(Object.keys(m.stateDict())).toEqual(['weight']);
     expect(bits(m.weight)).toEqual(bits(rng['linear_20x3_seed0.weight']!));
-    expect(String(m)).toBe('Linear(in_features=20, out_features=3, bias=false)');
+    expect(String(m)).toBe('Linear(in_features=20, out_features=3, bias=False)');
   });
 
   it('the state-dict keys are the fixtures\' (linear_regression, seq_adam)', () => {

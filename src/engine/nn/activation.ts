@@ -6,25 +6,16 @@ export class ReLU extends Module {
   forward(input: Tensor): Tensor {
     return input.relu();
   }
-  override toString(): string {
-    return 'ReLU()';
-  }
 }
 
 export class Tanh extends Module {
   forward(input: Tensor): Tensor {
     return input.tanh();
   }
-  override toString(): string {
-    return 'Tanh()';
-  }
 }
 
 export class Sigmoid extends Module {
   forward(input: Tensor): Tensor {
     return input.sigmoid();
-  }
-  override toString(): string {
-    return 'Sigmoid()';
   }
 }

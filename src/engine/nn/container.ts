@@ -32,9 +32,4 @@ export class Sequential extends Module {
     for (const layer of this.layers) x = layer.forward(x);
     return x;
   }
-
-  override toString(): string {
-    const lines = this.layers.map((m, i) => `  (${i}): ${String(m).replace(/\n/g, '\n  ')}`);
-    return `Sequential(\n${lines.join('\n')}\n)`;
-  }
 }

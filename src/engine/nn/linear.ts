@@ -57,6 +57,6 @@ export class Linear extends Module {
   }
 
   override toString(): string {
-    return `Linear(in_features=${this.inFeatures}, out_features=${this.outFeatures}, bias=${this.bias !== null})`;
+    return `Linear(in_features=${this.inFeatures}, out_features=${this.outFeatures}, bias=${this.bias !== null ? 'True' : 'False'})`;
   }
 }

@@ -19,8 +19,4 @@ export class MSELoss extends Module {
   forward(input: Tensor, target: Tensor): Tensor {
     return mseLoss(input, target, this.reduction);
   }
-
-  override toString(): string {
-    return 'MSELoss()';
-  }
 }

@@ -172,6 +172,12 @@ export abstract class Module {
     return this.train(false);
   }
 
+  /** PyTorch-style summary: `Name(...)` with the children listed (subclasses add their own details). */
+  toString(): string {
+    const children = [...this._modules].map(([name, m]) => `  (${name}): ${String(m).replace(/\n/g, '\n  ')}`);
+    return children.length === 0 ? `${this.constructor.name}()` : `${this.constructor.name}(\n${children.join('\n')}\n)`;
+  }
+
   /**
    * Clears the gradients of all parameters. Like PyTorch 2 (and unlike 1.13's default), gradients are set to
    * null rather than zero-filled; the next backward allocates fresh ones, so the numbers are the same.
