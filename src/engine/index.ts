@@ -14,7 +14,7 @@ export {
   randn,
   rand,
 } from './tensor.js';
-export type { Operand, NestedArray, TensorOptions, RandomOptions, VersionCounter } from './tensor.js';
+export type { Operand, NestedArray, NestedInput, TensorOptions, RandomOptions, VersionCounter } from './tensor.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled, GradNode } from './autograd.js';
 export type { BackwardOptions, BackwardFn, Edge } from './autograd.js';
 export { GradloomError, ShapeError, AutogradError, ValueError, SafetensorsError } from './errors.js';

@@ -15,8 +15,11 @@ import * as inp from './ops/inplace.js';
 
 export type Operand = Tensor | number;
 
-/** Nested arrays of numbers, as `tensor()` accepts and `toArray()` returns. */
+/** Nested arrays of numbers, as `toArray()` returns them. */
 export type NestedArray = number | NestedArray[];
+
+/** What `tensor()` accepts besides a flat Float32Array: nested arrays of numbers (or booleans, as 0/1), whose rows may also be typed arrays. */
+export type NestedInput = number | boolean | readonly NestedInput[] | Float32Array | Float64Array;
 
 /** Shared by a tensor and its views (reshape, detach): bumped by every in-place change of the storage. */
 export interface VersionCounter {
@@ -203,39 +206,64 @@ export interface TensorOptions {
   requiresGrad?: boolean;
 }
 
-function inferShape(data: NestedArray, path: number[]): number[] {
-  if (typeof data === 'number') return [];
-  if (!Array.isArray(data)) {
-    throw new ValueError(`tensor(): expected a number or an array at index [${path.join(', ')}], got ${typeof data}`);
-  }
-  if (data.length === 0) return [0];
-  return [data.length, ...inferShape(data[0], [...path, 0])];
+/** A JS array or a typed array row (e.g. a Float32Array per row). */
+function isSeq(v: unknown): v is ArrayLike<unknown> {
+  return Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView));
 }
 
-function flatten(data: NestedArray, shape: number[], d: number, out: Float32Array, pos: { i: number }, path: number[]): void {
+function describe(v: unknown): string {
+  return isSeq(v) ? `a sequence of length ${v.length}` : typeof v === 'number' ? 'a number' : v === null ? 'null' : typeof v;
+}
+
+function inferShape(data: unknown): number[] {
+  const shape: number[] = [];
+  let v = data;
+  while (isSeq(v)) {
+    shape.push(v.length);
+    if (v.length === 0) break;
+    v = v[0];
+  }
+  return shape;
+}
+
+/**
+ * Copies nested data of the inferred shape into `out`, checking every level: a ragged row or a non-number
+ * leaf is reported with its full index (`path` is a reused stack, so the happy path allocates nothing).
+ */
+function flatten(data: unknown, shape: number[], d: number, out: Float32Array, pos: { i: number }, path: number[]): void {
   if (d === shape.length) {
-    if (typeof data !== 'number') {
+    if (typeof data === 'number') out[pos.i++] = data;
+    else if (typeof data === 'boolean') out[pos.i++] = data ? 1 : 0;
+    else {
       throw new ValueError(
-        `tensor(): ragged nested sequence: expected a number at index [${path.join(', ')}] (depth ${d}), got ${Array.isArray(data) ? `a sequence of length ${data.length}` : typeof data}`,
+        `tensor(): ragged nested sequence: expected a number at index [${path.join(', ')}] (depth ${d}), got ${describe(data)}`,
       );
     }
-    out[pos.i++] = data;
     return;
   }
-  if (!Array.isArray(data) || data.length !== shape[d]) {
-    const got = Array.isArray(data) ? `${data.length}` : typeof data === 'number' ? 'a number' : typeof data;
+  if (!isSeq(data) || data.length !== shape[d]) {
+    const got = isSeq(data) ? `${data.length}` : describe(data);
     throw new ValueError(
       `tensor(): ragged nested sequence: expected sequence of length ${shape[d]} at dim ${d} (got ${got}) at index [${path.join(', ')}]`,
     );
   }
-  for (let i = 0; i < data.length; i++) flatten(data[i], shape, d + 1, out, pos, [...path, i]);
+  if (d === shape.length - 1 && data instanceof Float32Array) {
+    out.set(data, pos.i);
+    pos.i += data.length;
+    return;
+  }
+  for (let i = 0; i < data.length; i++) {
+    path.push(i);
+    flatten(data[i], shape, d + 1, out, pos, path);
+    path.pop();
+  }
 }
 
 /**
  * A tensor from nested arrays (copied to float32), or from a Float32Array (wrapped without copying: the tensor
  * owns it from then on) with an optional `shape` (default 1-D).
  */
-export function tensor(data: NestedArray | Float32Array | readonly number[], opts: TensorOptions & { shape?: number[] } = {}): Tensor {
+export function tensor(data: NestedInput, opts: TensorOptions & { shape?: number[] } = {}): Tensor {
   let t: Tensor;
   if (data instanceof Float32Array) {
     const shape = opts.shape ? opts.shape.slice() : [data.length];
@@ -244,8 +272,8 @@ export function tensor(data: NestedArray | Float32Array | readonly number[], opt
     }
     t = new Tensor(data, shape);
   } else {
-    const nested = data as NestedArray;
-    const shape = inferShape(nested, []);
+    const nested = data;
+    const shape = inferShape(nested);
     const flat = new Float32Array(numelOf(shape));
     flatten(nested, shape, 0, flat, { i: 0 }, []);
     if (opts.shape) {

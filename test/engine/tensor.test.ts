@@ -32,6 +32,13 @@ describe('creation and reading', () => {
     expect(tensor([]).shape).toEqual([0]);
   });
 
+  it('accepts booleans (as 0/1) and typed-array rows', () => {
+    expect(tensor([true, false]).toArray()).toEqual([1, 0]);
+    expect(tensor([new Float32Array([1, 2]), new Float32Array([3, 4])]).toArray()).toEqual([[1, 2], [3, 4]]);
+    expect(tensor([Float64Array.of(0.5), Float64Array.of(1.5)]).shape).toEqual([2, 1]);
+    expect(() => tensor([new Float32Array([1, 2]), new Float32Array([3])])).toThrow('expected sequence of length 2 at dim 1 (got 1) at index [1]');
+  });
+
   it('rounds to float32', () => {
     expect(tensor([0.1]).data[0]).toBe(Math.fround(0.1));
   });
