@@ -47,6 +47,9 @@ export interface RawSafetensors {
   metadata: Record<string, string>;
 }
 
+/** The file format is little-endian; on little-endian hosts (all common ones) F32 data is copied as bytes. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 function fail(message: string): never {
   throw new SafetensorsError(`invalid safetensors file: ${message}`);
 }
@@ -151,7 +154,8 @@ function decode(entry: Entry, data: Uint8Array): Float32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (entry.dtype) {
     case 'F32':
-      for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
+      if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(bytes); // one copy, any alignment
+      else for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
       break;
     case 'F64':
       for (let i = 0; i < n; i++) out[i] = view.getFloat64(i * 8, true);
@@ -321,7 +325,12 @@ export function serializeSafetensors(tensors: Record<string, TensorBytes>, metad
   out.fill(0x20, 8 + json.length, 8 + padded);
   let pos = 8 + padded;
   for (const t of order) {
-    for (let i = 0; i < t.data.length; i++, pos += 4) view.setFloat32(pos, t.data[i]!, true);
+    if (LITTLE_ENDIAN) {
+      out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), pos);
+      pos += t.data.byteLength;
+    } else {
+      for (let i = 0; i < t.data.length; i++, pos += 4) view.setFloat32(pos, t.data[i]!, true);
+    }
   }
   return out;
 }
