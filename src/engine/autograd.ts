@@ -150,6 +150,11 @@ function accumulateLeaf(leaf: Tensor, g: Float32Array, owned: boolean): void {
   if (leaf.grad === null) {
     leaf.grad = new Tensor(owned ? g : g.slice(), leaf.shape.slice());
   } else {
+    if (leaf.grad.data.length !== g.length) {
+      throw new ShapeError(
+        `the .grad of a leaf of shape ${shapeStr(leaf.shape)} has shape ${shapeStr(leaf.grad.shape)}; cannot accumulate a gradient of ${g.length} elements into it`,
+      );
+    }
     const d = leaf.grad.data;
     binarySame('add', d, g, d);
   }
