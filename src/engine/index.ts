@@ -33,3 +33,5 @@ export type { GeneratorState } from './random.js';
 export { saveSafetensors, loadSafetensors } from './safetensors.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
+export { parseSafetensors, serializeSafetensors, MAX_HEADER_BYTES } from './safetensorsFormat.js';
+export type { RawSafetensors, RawTensor, TensorBytes } from './safetensorsFormat.js';
