@@ -88,6 +88,9 @@ describe('real responses conform to the document', () => {
     await request(s).post(`/v1/jobs/${job}/predictions`).send({ x: [[1, 2]] });
     await request(s).post(`/v1/jobs/${job}/cancel`);
     await request(s).get(`/v1/jobs/${job}/stream`);
+    await request(s).get(`/v1/jobs/${job}/plots/loss.svg`);
+    await request(s).get(`/v1/jobs/${job}/plots/fit.svg`);
+    await request(s).get('/v1/jobs/j_missing/plots/loss.svg');
     t.fake!.paused = true;
     const queued = (await request(s).post('/v1/jobs').send(regressionSpec)).body.id as string;
     await request(s).get(`/v1/jobs/${queued}/checkpoint`);
