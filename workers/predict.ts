@@ -1,9 +1,9 @@
 /** Piscina worker: one forward pass over a large prediction input, off the service's event loop. */
-import { kernels } from '../src/engine/index.js';
+import { prepareKernels } from './kernels.js';
 import { predictRows } from '../src/training/predict.js';
 import type { PredictResult, PredictTask } from '../src/training/protocol.js';
 
 export default async function predict(task: PredictTask): Promise<PredictResult> {
-  await kernels.ready;
+  await prepareKernels();
   return predictRows(task);
 }

@@ -3,11 +3,11 @@
  * (src/training/loop.ts). Every result travels over the task's MessagePort so that the runtime sees it in order;
  * the runtime closes the channel once it has the 'end' message.
  */
-import { kernels } from '../src/engine/index.js';
+import { prepareKernels } from './kernels.js';
 import { runTrainingLoop } from '../src/training/loop.js';
 import type { TrainTask, WorkerMessage } from '../src/training/protocol.js';
 
 export default async function train(task: TrainTask): Promise<void> {
-  await kernels.ready;
+  await prepareKernels();
   runTrainingLoop(task, (m: WorkerMessage, transfer?: ArrayBuffer[]) => task.port.postMessage(m, transfer ?? []));
 }

@@ -132,7 +132,10 @@ export class StreamHub {
       // A replay is a few store reads; bound the buffer anyway (keep the newest) so a stuck replay cannot grow it.
       if (sub.pending.length > this.maxBacklog * 4) {
         const idx = sub.pending.findIndex((x) => x.type === 'epoch');
-        if (idx >= 0) sub.pending.splice(idx, 1);
+        if (idx >= 0) {
+          sub.pending.splice(idx, 1);
+          sub.dropped++;
+        }
       }
       return;
     }
@@ -147,7 +150,7 @@ export class StreamHub {
     if (m.type === 'epoch') {
       if (m.epoch <= sub.lastEpoch) return;
       sub.lastEpoch = m.epoch;
-      if (sub.backlog.length > 0 || this.isCongested(sub)) {
+      if (sub.backlog.length > 0 || sub.dropped > 0 || this.isCongested(sub)) {
         sub.backlog.push(m);
         if (sub.backlog.length > this.maxBacklog) {
           sub.backlog.shift();

@@ -26,6 +26,8 @@ import {
   checkSpecData,
   forwardCostPerRow,
 } from '../../training/validate.js';
+import { forwardRows, loadModel } from '../../training/predict.js';
+import type { TrainableModel } from '../../training/model.js';
 import { WorkerPool } from '../pool/pool.js';
 import { ConflictError, InvalidInputError, NotFoundError, QueueFullError, ShuttingDownError } from './errors.js';
 import { StreamHub } from './hub.js';
@@ -140,6 +142,8 @@ export class DefaultJobManager implements JobManager {
   private readonly running = new Map<string, Run>();
   private started = false;
   private stopping = false;
+  /** Models loaded for inline predictions, least recently used first. */
+  private readonly models = new Map<string, TrainableModel>();
 
   constructor(options: JobManagerOptions) {
     this.store = options.store;
@@ -496,6 +500,7 @@ export class DefaultJobManager implements JobManager {
     } else if (!isTerminal(job)) {
       this.hub.publishFinal(id, statusMessage({ ...job, status: 'cancelled' }));
     }
+    for (const key of [...this.models.keys()]) if (key.startsWith(`${id}|`)) this.models.delete(key);
     return this.store.deleteJob(tenant, id);
   }
 
@@ -551,8 +556,14 @@ export class DefaultJobManager implements JobManager {
     let y: Float32Array;
     let outputDim: number;
     if (cost <= this.opts.inlinePredictMaxOps) {
-      const { predictRows } = await import('../../training/predict.js');
-      ({ y, outputDim } = predictRows({ spec: job.spec, safetensors: ckpt.safetensors, x: flat, rows }));
+      // A checkpoint never changes once written, so (job, kind, epoch, time) identifies a loaded model.
+      const key = `${id}|${ckpt.info.kind}|${ckpt.info.epoch}|${ckpt.info.createdAt}`;
+      let model = this.models.get(key);
+      if (model) this.models.delete(key);
+      else model = loadModel(job.spec, ckpt.safetensors);
+      this.models.set(key, model); // most recently used last
+      if (this.models.size > 32) this.models.delete(this.models.keys().next().value!);
+      ({ y, outputDim } = forwardRows(model, job.spec, flat, rows));
     } else {
       ({ y, outputDim } = await this.getPool().runPredict({ spec: job.spec, safetensors: ckpt.safetensors, x: flat, rows }));
     }
