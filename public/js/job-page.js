@@ -282,6 +282,9 @@ export async function openJobPage(id) {
   $('#loss-chart').replaceChildren();
   $('#loss-chart').setAttribute('data-points', '0');
   $('#fit-chart').setAttribute('data-fit', 'none');
+  say($('#predict-result'), '');
+  for (const el of document.querySelectorAll('#predict-form .field-error')) el.remove();
+  $('#predict-x').removeAttribute('aria-invalid');
   let job;
   try {
     job = await api('GET', `/v1/jobs/${encodeURIComponent(id)}`);

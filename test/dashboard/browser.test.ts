@@ -1,0 +1,205 @@
+/**
+ * The dashboard in real headless Chromium (Debian's /usr/bin/chromium through playwright-core) against a real server
+ * (embedded runtime, hardening with an API key and its CSP): submit the regression preset, watch the curve gain
+ * points, see the fitted line, download the checkpoint, predict, and show API validation errors next to their
+ * fields. Screenshots go to test-artifacts/.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { formatLoss } from '../../public/js/format.js';
+import { twoLayerSpec } from '../helpers/app.js';
+import { startLiveServer, waitForJob, type LiveServer } from '../helpers/live-server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const KEY = 'dashboard-test-key-0123456789';
+const ARTIFACTS = join(import.meta.dirname, '../../test-artifacts');
+
+let server: LiveServer;
+let context: BrowserContext;
+let page: Page;
+let profile: string;
+const problems: string[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `Chromium is not installed at ${CHROMIUM}; the dashboard test needs a real browser. Install Debian's package: ` +
+        '`sudo apt-get install -y chromium` (.ci/run does this; npx playwright install does not work here).',
+    );
+  mkdirSync(ARTIFACTS, { recursive: true });
+  server = await startLiveServer({ apiKey: KEY });
+  profile = mkdtempSync(join(tmpdir(), 'gradloom-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    acceptDownloads: true,
+    viewport: { width: 1200, height: 900 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  // Script errors and CSP violations (reported on the console) fail the suite at the end.
+  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+  page.on('console', (msg) => {
+    // The API's 4xx answers (401 before the key, 400 for invalid input) are expected and logged by the browser.
+    if (msg.type() === 'error' && !/Failed to load resource: the server responded with a status of 4\d\d/.test(msg.text())) problems.push(`console: ${msg.text()}`);
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await context?.close();
+  await server?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+test('without a key the list says how to authenticate; with it the jobs load', async () => {
+  await page.goto(server.url + '/');
+  await expect.poll(() => page.textContent('#jobs-error')).toMatch(/send Authorization: Bearer <api key> \(enter an API key at the top of the page\)/);
+  await page.fill('#api-key', KEY);
+  await page.click('#key-form button[type=submit]');
+  await expect.poll(() => page.textContent('#key-status')).toBe('Key saved.');
+  await expect.poll(() => page.textContent('#jobs-error')).toBe('');
+  expect(await page.evaluate(() => localStorage.getItem('gradloom.apiKey'))).toBe(KEY);
+});
+
+test('the regression preset: the curve gains points, the fitted line appears, the checkpoint downloads', async () => {
+  // One worker: a long job holds it, so the regression waits in the queue and the page sees it from epoch 0.
+  const blocker = (await (await server.api('POST', '/v1/jobs', { ...twoLayerSpec, name: 'blocker', training: { ...twoLayerSpec.training, epochs: 100_000 } })).json()) as { id: string };
+  await waitForJob(server, blocker.id, (j) => j.status === 'running');
+
+  await page.click('button[data-preset=regression]');
+  expect(await page.inputValue('#f-name')).toBe('tutorial: linear regression');
+  expect(await page.isVisible('#f-hidden-dim')).toBe(false); // two-layer fields hide for a regression
+  await page.click('#submit-form button[type=submit]');
+  await page.waitForURL(/#\/jobs\/[^/]+$/);
+  const id = decodeURIComponent(/#\/jobs\/([^/]+)$/.exec(page.url())![1]);
+  await expect.poll(() => page.getAttribute('#job-status', 'data-status')).toBe('queued');
+  expect(await page.getAttribute('#loss-chart', 'data-points')).toBe('0');
+  expect(await page.isVisible('#fit-chart')).toBe(true);
+  expect(await page.getAttribute('#fit-chart', 'data-fit')).toBe('none');
+  await page.evaluate(() => {
+    const el = document.getElementById('loss-chart')!;
+    const seen: number[] = [];
+    (window as unknown as { seenPoints: number[] }).seenPoints = seen;
+    new MutationObserver(() => seen.push(Number(el.getAttribute('data-points')))).observe(el, { attributes: true, attributeFilter: ['data-points'] });
+  });
+
+  await server.api('POST', `/v1/jobs/${blocker.id}/cancel`);
+  await expect.poll(() => page.getAttribute('#job-status', 'data-status'), { timeout: 60_000 }).toBe('succeeded');
+  await expect.poll(() => page.getAttribute('#loss-chart', 'data-points')).toBe('60');
+  const seen = await page.evaluate(() => (window as unknown as { seenPoints: number[] }).seenPoints);
+  expect(seen.at(-1)).toBe(60);
+  for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1]);
+  expect(await page.textContent('#job-status')).toMatch(/^succeeded · epoch 60 of 60 · loss \S+$/);
+
+  // The fitted line is the final checkpoint's.
+  await expect.poll(() => page.getAttribute('#fit-chart', 'data-fit'), { timeout: 20_000 }).toBe('final-60');
+  const state = (await (await server.api('GET', `/v1/jobs/${id}/checkpoint?format=json`)).json()) as {
+    tensors: { weight: { data: number[][] }; bias: { data: number[] } };
+  };
+  const w = state.tensors.weight.data[0][0];
+  const b = state.tensors.bias.data[0];
+  expect(await page.textContent('#fit-caption')).toBe(`Line from the final checkpoint at epoch 60: y = ${formatLoss(w)}·x + ${formatLoss(b)}`);
+  // uPlot drew the points and the line on its canvas: the plot area is not blank.
+  const inked = await page.evaluate(() => {
+    const canvas = document.querySelector('#fit-chart canvas') as HTMLCanvasElement;
+    const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+    let blue = 0;
+    let orange = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i] < 60 && data[i + 1] > 70 && data[i + 1] < 120 && data[i + 2] > 160) blue++;
+      if (data[i] > 150 && data[i + 1] > 50 && data[i + 1] < 100 && data[i + 2] < 40) orange++;
+    }
+    return { blue, orange };
+  });
+  expect(inked.blue).toBeGreaterThan(200); // the fitted line (#1f5fbf)
+  expect(inked.orange).toBeGreaterThan(15 * 20); // fifteen points (#b34700)
+
+  // Hover and keyboard both read out epoch and loss.
+  const over = (await page.locator('#loss-chart .u-over').boundingBox())!;
+  await page.mouse.move(over.x + over.width / 2, over.y + over.height / 2);
+  await expect.poll(() => page.textContent('#hover-readout')).toMatch(/^epoch \d+ · loss \S+$/);
+  const metrics = (await (await server.api('GET', `/v1/jobs/${id}/metrics`)).json()) as { epochs: Array<{ loss: number }> };
+  await page.focus('#loss-chart');
+  await page.keyboard.press('End');
+  expect(await page.textContent('#hover-readout')).toBe(`epoch 60 · loss ${formatLoss(metrics.epochs[59].loss)}`);
+  await page.keyboard.press('ArrowLeft');
+  expect(await page.textContent('#hover-readout')).toBe(`epoch 59 · loss ${formatLoss(metrics.epochs[58].loss)}`);
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-job.png'), fullPage: true });
+
+  // Log scale: the chart is rebuilt with the same points.
+  await page.check('#log-toggle');
+  await expect.poll(() => page.locator('#loss-chart .u-axis').count()).toBeGreaterThan(0);
+  expect(await page.getAttribute('#loss-chart', 'data-points')).toBe('60');
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-job-log.png'), fullPage: false });
+  await page.uncheck('#log-toggle');
+
+  // Download: the browser saves the same bytes the API serves.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-btn')]);
+  expect(download.suggestedFilename()).toBe(`${id}.safetensors`);
+  const saved = join(ARTIFACTS, `dashboard-${download.suggestedFilename()}`);
+  await download.saveAs(saved);
+  const served = new Uint8Array(await (await server.api('GET', `/v1/jobs/${id}/checkpoint`)).arrayBuffer());
+  expect(new Uint8Array(readFileSync(saved))).toEqual(served);
+  await expect.poll(() => page.textContent('#action-status')).toBe(`Downloaded ${id}.safetensors (${served.byteLength} bytes).`);
+  expect(await page.isDisabled('#cancel-btn')).toBe(true);
+
+  // Predictions, and a wrong width explained next to the box.
+  await page.fill('#predict-x', '[[1.5], [7]]');
+  await page.click('#predict-form button[type=submit]');
+  const expected = (await (await server.api('POST', `/v1/jobs/${id}/predictions`, { x: [[1.5], [7]] })).json()) as { y: number[][] };
+  await expect.poll(() => page.textContent('#predict-result')).toBe(JSON.stringify(expected.y));
+  await page.fill('#predict-x', '[[1, 2]]');
+  await page.click('#predict-form button[type=submit]');
+  await expect.poll(() => page.textContent('#err-predict-x')).toBe('x.0: x[0] has 2 values but model.inputDim is 1');
+  expect(await page.getAttribute('#predict-x', 'aria-invalid')).toBe('true');
+
+  // Back to the list: the job is there with its final numbers.
+  await page.click('text=← All jobs');
+  const row = page.locator(`tr[data-job-id="${id}"]`);
+  await expect.poll(() => row.locator('.badge').textContent()).toBe('succeeded');
+  expect(await row.locator('.progress-text').textContent()).toBe(' 60/60');
+  const job = (await (await server.api('GET', `/v1/jobs/${id}`)).json()) as { lastLoss: number };
+  expect(await row.locator('td').nth(3).textContent()).toBe(formatLoss(job.lastLoss));
+});
+
+test("the API's validation errors appear next to the fields they concern", async () => {
+  await page.goto(server.url + '/#/');
+  await page.click('button[data-preset=regression]');
+  // Invalid JSON never reaches the API: the form says where.
+  await page.fill('#f-data-x', '[[3.3], [4.4]');
+  await page.click('#submit-form button[type=submit]');
+  await expect.poll(() => page.textContent('#err-data-x')).toMatch(/^not valid JSON/);
+  expect(await page.getAttribute('#f-data-x', 'aria-invalid')).toBe('true');
+  expect(await page.getAttribute('#f-data-x', 'aria-describedby')).toBe('err-data-x');
+
+  await page.click('button[data-preset=regression]');
+  await page.fill('#f-lr', '-1');
+  await page.fill('#f-input-dim', 'abc');
+  await page.fill('#f-epochs', '0');
+  await page.click('#submit-form button[type=submit]');
+  await expect.poll(() => page.locator('#submit-form .field-error').count()).toBe(3);
+  expect(await page.textContent('#err-training-optimizer-lr')).toMatch(/./);
+  expect(await page.textContent('#err-model-inputDim')).toMatch(/./);
+  expect(await page.textContent('#err-training-epochs')).toMatch(/./);
+  // The messages are the API's own (what it answers for the same body).
+  const res = await server.api('POST', '/v1/jobs', {
+    name: 'tutorial: linear regression',
+    model: { kind: 'linear_regression', inputDim: 'abc', outputDim: 1 },
+    data: { kind: 'inline', x: [[1]], y: [[1]] },
+    training: { epochs: 0, loss: 'mse', optimizer: { kind: 'sgd', lr: -1 } },
+    seed: 0,
+  });
+  const issues = ((await res.json()) as { issues: Array<{ path: string; message: string }> }).issues;
+  expect(await page.textContent('#err-training-optimizer-lr')).toBe(issues.find((i) => i.path === 'training.optimizer.lr')!.message);
+  expect(await page.getAttribute('#f-lr', 'aria-invalid')).toBe('true');
+  // Focus goes to the first field with a problem, so keyboard users land on it.
+  expect(await page.evaluate(() => document.activeElement?.id)).toBe('f-input-dim');
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-form-errors.png'), fullPage: true });
+});
+
+test('no script errors or CSP violations on the way', () => {
+  expect(problems).toEqual([]);
+});
