@@ -145,11 +145,20 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     genReqId,
     requestIdHeader: false,
     bodyLimit: config.limits.maxBodyBytes,
+    // Long enough that an over-long id reaches its route and gets a 400 that says so, not a confusing "no route".
+    maxParamLength: 512,
     ...options.server,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // Clients send `content-type: application/json` with no body on DELETE and POST .../cancel; that is no body, not
+  // broken JSON. Everything else goes to fastify's parser (prototype-poisoning checks included).
+  const jsonParser = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
+    body === '' ? done(null, undefined) : jsonParser(request, body as string, done),
+  );
 
   const owned = !options.manager && !options.store;
   if (!owned && (!options.manager || !options.store)) throw new Error('buildApp: inject both manager and store, or neither');

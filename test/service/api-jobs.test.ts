@@ -281,6 +281,22 @@ describe('cross-cutting', () => {
     expect(hostile.headers['x-request-id']).toMatch(/^req_[0-9a-f-]{36}$/);
   });
 
+  test('no body with content-type json is no body; an over-long id is a 400; a non-object body says so', async () => {
+    t = await makeTestApp();
+    t.fake!.paused = true;
+    const { body } = await request(t.app.server).post('/v1/jobs').send(regressionSpec).expect(201);
+    await request(t.app.server).post(`/v1/jobs/${body.id}/cancel`).set('content-type', 'application/json').expect(200);
+    await request(t.app.server).delete(`/v1/jobs/${body.id}`).set('content-type', 'application/json').expect(204);
+    const long = await request(t.app.server).get(`/v1/jobs/${'x'.repeat(300)}`).expect(400);
+    expect(long.body.issues).toEqual([{ path: 'params.id', message: 'must be at most 128 characters long' }]);
+    const empty = await request(t.app.server).post('/v1/jobs').set('content-type', 'application/json').expect(400);
+    expect(empty.body.issues).toEqual([{ path: '', message: 'the body must be a JSON object, got nothing' }]);
+    const array = await request(t.app.server).post('/v1/jobs').send([1]).expect(400);
+    expect(array.body.message).toBe('the body must be an object, got an array of 1');
+    const proto = await request(t.app.server).post('/v1/jobs').set('content-type', 'application/json').send('{"__proto__": {"admin": true}}').expect(400);
+    expect(proto.body.error).toBe('invalid_json');
+  });
+
   test('unknown routes answer 404 in the error shape', async () => {
     t = await makeTestApp();
     const res = await request(t.app.server).get('/v1/nothing').expect(404);

@@ -113,6 +113,7 @@ function toIssue(
       break;
     }
   }
+  if (path === '' && location === 'body') message = `the body ${message.replace(/^is required \(expected (\w+)\)$/, 'must be a JSON $1, got nothing')}`;
   return { path, message };
 }
 
