@@ -16,7 +16,31 @@ export type Edge = GradNode | Tensor | null;
  * require grad: their gradient must not be computed (return null). A backward may return `grad` itself (e.g.
  * add), or the same array for several inputs; the engine copies before it accumulates into such arrays.
  */
-export type BackwardFn = (grad: Float32Array, needs: readonly boolean[]) => (Float32Array | null)[];
+export type BackwardFn = (
+  grad: Float32Array,
+  needs: readonly boolean[],
+  into?: readonly (Float32Array | null)[],
+) => (Float32Array | null)[];
+
+/**
+ * `into[i]`, when not null, is the existing `.grad` storage of input i (a leaf). A backward may add its gradient for
+ * input i straight into it, rounded exactly as a separate add would (fl(grad + fl(g))), and return ACCUMULATED for
+ * that input: this saves a full-size temporary and a pass over it (the big products' gradients, e.g. Aᵀ·G in mm).
+ */
+export const ACCUMULATED: Float32Array = new Float32Array(0);
+
+/** The `into` argument of a node's backward: the .grad storage of its leaf inputs (null when none has one). */
+function leafGrads(edges: readonly Edge[]): (Float32Array | null)[] | undefined {
+  let into: (Float32Array | null)[] | undefined;
+  for (let i = 0; i < edges.length; i++) {
+    const e = edges[i];
+    if (e instanceof Tensor && e.grad !== null && e.grad.data.length === e.data.length) {
+      into ??= new Array<Float32Array | null>(edges.length).fill(null);
+      into[i] = e.grad.data;
+    }
+  }
+  return into;
+}
 
 let gradEnabled = true;
 
@@ -90,7 +114,7 @@ export class GradNode {
         );
       }
     }
-    return this.fn(grad, this.needs);
+    return this.fn(grad, this.needs, leafGrads(this.edges));
   }
 
   /** Frees what the backward needs (PyTorch frees saved tensors; nodes without any can run again). */
@@ -249,7 +273,7 @@ export function runBackward(root: Tensor, gradient: Tensor | undefined, opts: Ba
         const d = deps.get(e)! - 1;
         deps.set(e, d);
         if (d === 0) ready.push(e);
-      } else if (r) {
+      } else if (r && r !== ACCUMULATED) {
         accumulateLeaf(e, r, isOwned(grads!, i, buf!.data));
       }
     }

@@ -354,3 +354,24 @@ for (const name of KERNELS.filter((n) => n !== 'js')) {
     });
   });
 }
+
+describe('accumulateRounded (autograd adding a product into an existing .grad)', () => {
+  for (const name of KERNELS) {
+    it(`${name}: equals the product computed alone and then added, bit for bit`, () => {
+      const kernel = gemmKernel(name)!;
+      const next = rng(31);
+      for (let t = 0; t < 60; t++) {
+        const args = randomCase(next, [1, 3, 4, 5, 8, 9, 17, 64]);
+        const co = args.cOffset ?? 0;
+        const n = args.M * args.N;
+        const tmp = new Float32Array(n);
+        kernel({ ...args, C: tmp, cOffset: 0, accumulate: false });
+        const want = args.C.slice();
+        for (let i = 0; i < n; i++) want[co + i] += tmp[i];
+        const got = args.C.slice();
+        kernel({ ...args, C: got, accumulate: false, accumulateRounded: true });
+        expectSameBits(got, want, `M=${args.M} N=${args.N} K=${args.K}`);
+      }
+    });
+  }
+});

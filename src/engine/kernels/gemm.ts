@@ -11,7 +11,7 @@
  * single place. This is the portable reference: accumulation in float32, rounding after every multiply-add as a
  * Float32Array store does, which keeps it within float32 rounding of PyTorch's reference BLAS.
  */
-import { sgemmJs } from './js-gemm.js';
+import { sgemmJs, viaTemporary } from './js-gemm.js';
 import {
   decodeBase64,
   hasRelaxedSimd,
@@ -36,9 +36,17 @@ export interface GemmArgs {
   C: Float32Array;
   cOffset?: number;
   accumulate?: boolean;
+  /**
+   * C += round32(op(A)·op(B)): the product is finished and rounded to float32 before it is added, exactly as computing
+   * it into a temporary and adding that would (autograd accumulating into an existing .grad). `accumulate` instead
+   * continues C's sum with the products. Ignored when `accumulate` is set.
+   */
+  accumulateRounded?: boolean;
 }
 
+
 export function sgemmReference(args: GemmArgs): void {
+  if (args.accumulateRounded && !args.accumulate) return viaTemporary(sgemmReference, args);
   const { transA, transB, M, N, K, A, B, C } = args;
   const ao = args.aOffset ?? 0;
   const bo = args.bOffset ?? 0;

@@ -8,6 +8,7 @@ import type { GemmArgs } from './gemm.js';
 let scratch = new Float32Array(0);
 
 export function sgemmJs(args: GemmArgs): void {
+  if (args.accumulateRounded && !args.accumulate) return viaTemporary(sgemmJs, args);
   const { transA, transB, M, N, K, A, C } = args;
   const ao = args.aOffset ?? 0;
   const co = args.cOffset ?? 0;
@@ -34,4 +35,14 @@ export function sgemmJs(args: GemmArgs): void {
       for (let j = 0; j < N; j++) C[cRow + j] += a * B[bRow + j];
     }
   }
+}
+
+/** Runs `kernel` without accumulateRounded: product into a temporary, then one float32 add per element. */
+export function viaTemporary(kernel: (args: GemmArgs) => void, args: GemmArgs): void {
+  const n = args.M * args.N;
+  const tmp = new Float32Array(n);
+  kernel({ ...args, C: tmp, cOffset: 0, accumulate: false, accumulateRounded: false });
+  const C = args.C;
+  const co = args.cOffset ?? 0;
+  for (let i = 0; i < n; i++) C[co + i] += tmp[i];
 }

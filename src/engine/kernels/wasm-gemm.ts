@@ -182,8 +182,9 @@ function host(ex: GemmExports): WasmKernels {
     const bo = args.bOffset ?? 0;
     const co = args.cOffset ?? 0;
     if (M === 0 || N === 0) return;
+    const rounded = !args.accumulate && args.accumulateRounded === true;
     if (K === 0) {
-      if (!args.accumulate) C.fill(0, co, co + M * N);
+      if (!args.accumulate && !rounded) C.fill(0, co, co + M * N);
       return;
     }
     const aLen = M * K;
@@ -193,7 +194,8 @@ function host(ex: GemmExports): WasmKernels {
     const pb = align(pa + aLen * 4 + PAD);
     const pc = align(pb + bLen * 4 + PAD);
     const pt = align(pc + cLen * 4 + PAD);
-    reserve(transB ? pt + bLen * 4 + PAD : pt);
+    // accumulateRounded: C's old values go to the region after the product (the transpose scratch is free again by then).
+    reserve(Math.max(transB ? pt + bLen * 4 + PAD : pt, rounded ? pt + cLen * 4 + PAD : 0));
 
     heap.set(A.subarray(ao, ao + aLen), pa >> 2);
     if (transB) {
@@ -206,6 +208,10 @@ function host(ex: GemmExports): WasmKernels {
     const rs = transA ? 4 : K * 4;
     const ks = transA ? M * 4 : 4;
     ex.gemm(pa, pb, pc, M, N, K, rs, ks, N * 4, N * 4, args.accumulate ? 1 : 0, transA ? 1 : 0);
+    if (rounded) {
+      heap.set(C.subarray(co, co + cLen), pt >> 2);
+      ex.ew_add(pt, pc, pc, cLen);
+    }
     C.set(heap.subarray(pc >> 2, (pc >> 2) + cLen), co);
   };
   return { gemm, elementwise };

@@ -2,7 +2,7 @@
  * mm and matmul. Every product goes through the `sgemm` binding (read at call time: it is swapped for a faster
  * kernel at start-up); backward passes use its transA/transB flags instead of materialising transposes.
  */
-import { record } from '../autograd.js';
+import { ACCUMULATED, record } from '../autograd.js';
 import { ShapeError } from '../errors.js';
 import * as gemm from '../kernels/gemm.js';
 import { broadcastOffsets } from '../kernels/elementwise.js';
@@ -26,18 +26,21 @@ export function mm(a: Tensor, b: Tensor): Tensor {
     out,
     'MmBackward0',
     [a, b],
-    (g, needs) => {
+    (g, needs, into) => {
       let ga: Float32Array | null = null;
       let gb: Float32Array | null = null;
+      // A leaf's existing .grad (into) receives the product directly, rounded as a separate add would be.
       if (needs[0]) {
         // dA = G · Bᵀ  [M×N]·[N×K]
-        ga = new Float32Array(M * K);
-        gemm.sgemm({ transA: false, transB: true, M, N: K, K: N, A: g, B: b.data, C: ga });
+        const dst = into?.[0] ?? null;
+        ga = dst ? ACCUMULATED : new Float32Array(M * K);
+        gemm.sgemm({ transA: false, transB: true, M, N: K, K: N, A: g, B: b.data, C: dst ?? ga, accumulateRounded: dst !== null });
       }
       if (needs[1]) {
         // dB = Aᵀ · G  [K×M]·[M×N]
-        gb = new Float32Array(K * N);
-        gemm.sgemm({ transA: true, transB: false, M: K, N, K: M, A: a.data, B: g, C: gb });
+        const dst = into?.[1] ?? null;
+        gb = dst ? ACCUMULATED : new Float32Array(K * N);
+        gemm.sgemm({ transA: true, transB: false, M: K, N, K: M, A: a.data, B: g, C: dst ?? gb, accumulateRounded: dst !== null });
       }
       return [ga, gb];
     },
