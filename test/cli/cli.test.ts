@@ -2,8 +2,8 @@
  * The `gradloom` bin as users run it: the compiled dist/src/cli/main.js executed directly (shebang + exec bit) in a
  * child process, against a real server (buildApp with the embedded runtime and API keys) on an ephemeral port.
  */
-import { execFile, execSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFile, execSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -193,4 +193,36 @@ test('errors exit 1 with the server message: validation issues, a wrong key, a f
   const down = await gradloom(['jobs', '--url', `http://127.0.0.1:${port}`]);
   expect(down.code).toBe(1);
   expect(down.stderr).toContain(`cannot reach gradloom at http://127.0.0.1:${port}: ECONNREFUSED`);
+});
+
+test('gradloom serve starts the server in-process; SIGTERM drains it and exits 0', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'gradloom-serve-'));
+  const child = spawn(BIN, ['serve', '--port', '0', '--data-dir', data, '--workers', '1'], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const m = /gradloom serving on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      child.on('exit', (code) => reject(new Error(`serve exited with ${code} before listening: ${out}`)));
+    });
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    const page = await fetch(`${url}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<script type="module" src="/js/app.js"></script>');
+    const followed = await gradloom(['submit', join(dir, 'regression.json'), '--follow', '--url', url]);
+    expect(followed.code).toBe(0);
+    expect(followed.stdout).toMatch(/succeeded at epoch 60\/60/);
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(data, { recursive: true, force: true });
+  }
 });
