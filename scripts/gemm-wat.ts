@@ -24,11 +24,13 @@ export interface GemmWatOptions {
   nrv: number;
   /** Depth of a K block: a B panel of kc rows stays in L1 while every row tile of A passes over it. */
   kc: number;
+  /** Rows of an A block (mc × kc floats kept in L2 across the column strips). */
+  mc: number;
   /** K steps per loop iteration (V8's scheduler hoists the loads of an unrolled body and spills: 1 measured best). */
   unroll: number;
 }
 
-export const DEFAULT_GEMM_OPTIONS: Omit<GemmWatOptions, 'relaxed'> = { mr: 4, nrv: 2, kc: 256, unroll: 1 };
+export const DEFAULT_GEMM_OPTIONS: Omit<GemmWatOptions, 'relaxed'> = { mr: 4, nrv: 2, kc: 256, mc: 128, unroll: 1 };
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
@@ -155,9 +157,9 @@ function rowsFunc(o: GemmWatOptions, nrv: number, partial: boolean, ta: boolean)
 function driver(o: GemmWatOptions): string {
   const nr = o.nrv * 4;
   const call = (t: string, suffix: string, nv: string) =>
-    `(call $rows${t}_${suffix} (local.get $paK) (local.get $rs) (local.get $ks) ` +
+    `(call $rows${t}_${suffix} (local.get $paI) (local.get $rs) (local.get $ks) ` +
     `(i32.add (local.get $pbK) (i32.shl (local.get $j) (i32.const 2))) (local.get $ldb) ` +
-    `(i32.add (local.get $pc) (i32.shl (local.get $j) (i32.const 2))) (local.get $ldc) (local.get $kc) (local.get $accum) (local.get $M)${nv})`;
+    `(i32.add (local.get $pcI) (i32.shl (local.get $j) (i32.const 2))) (local.get $ldc) (local.get $kc) (local.get $accum) (local.get $mb)${nv})`;
   const strip = (suffix: string, nv = '') =>
     `(if (local.get $ta) (then ${call('t', suffix, nv)}) (else ${call('n', suffix, nv)}))`;
   const lines: string[] = [];
@@ -166,6 +168,7 @@ function driver(o: GemmWatOptions): string {
       '(param $rs i32) (param $ks i32) (param $ldb i32) (param $ldc i32) (param $acc i32) (param $ta i32)',
   );
   lines.push('  (local $k0 i32) (local $kc i32) (local $accum i32) (local $paK i32) (local $pbK i32) (local $j i32)');
+  lines.push('  (local $i0 i32) (local $mb i32) (local $paI i32) (local $pcI i32)');
   lines.push('  (if (i32.or (i32.or (i32.eqz (local.get $M)) (i32.eqz (local.get $N))) (i32.eqz (local.get $K))) (then (return)))');
   lines.push('  (loop $kb');
   lines.push(`    (local.set $kc (select (i32.const ${o.kc}) (i32.sub (local.get $K) (local.get $k0)) ` +
@@ -173,6 +176,13 @@ function driver(o: GemmWatOptions): string {
   lines.push('    (local.set $accum (i32.or (local.get $acc) (i32.ne (local.get $k0) (i32.const 0))))');
   lines.push('    (local.set $paK (i32.add (local.get $pa) (i32.mul (local.get $k0) (local.get $ks))))');
   lines.push('    (local.set $pbK (i32.add (local.get $pb) (i32.mul (local.get $k0) (local.get $ldb))))');
+  // Row blocks of mc rows: an mc × kc block of A stays in L2 while every column strip passes over it.
+  lines.push('    (local.set $i0 (i32.const 0))');
+  lines.push('    (loop $ib');
+  lines.push(`    (local.set $mb (select (i32.const ${o.mc}) (i32.sub (local.get $M) (local.get $i0)) ` +
+    `(i32.gt_s (i32.sub (local.get $M) (local.get $i0)) (i32.const ${o.mc}))))`);
+  lines.push('    (local.set $paI (i32.add (local.get $paK) (i32.mul (local.get $i0) (local.get $rs))))');
+  lines.push('    (local.set $pcI (i32.add (local.get $pc) (i32.mul (local.get $i0) (local.get $ldc))))');
   lines.push('    (local.set $j (i32.const 0))');
   // Widest strips first, then narrower ones for the right edge, then a partial strip of 1 to 3 columns.
   for (let v = o.nrv; v >= 1; v--) {
@@ -191,6 +201,8 @@ function driver(o: GemmWatOptions): string {
   }
   lines.push('    (if (i32.lt_s (local.get $j) (local.get $N)) (then');
   lines.push(`      ${strip('1p', ' (i32.sub (local.get $N) (local.get $j))')}))`);
+  lines.push('    (local.set $i0 (i32.add (local.get $i0) (local.get $mb)))');
+  lines.push('    (br_if $ib (i32.lt_s (local.get $i0) (local.get $M))))');
   lines.push('    (local.set $k0 (i32.add (local.get $k0) (local.get $kc)))');
   lines.push('    (br_if $kb (i32.lt_s (local.get $k0) (local.get $K))))');
   lines.push(')');
