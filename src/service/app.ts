@@ -146,7 +146,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     requestIdHeader: false,
     bodyLimit: config.limits.maxBodyBytes,
     // Long enough that an over-long id reaches its route and gets a 400 that says so, not a confusing "no route".
-    maxParamLength: 512,
+    routerOptions: { maxParamLength: 512 },
     ...options.server,
   }).withTypeProvider<ZodTypeProvider>();
 

@@ -144,8 +144,8 @@ export class FakeJobManager implements JobManager {
 
   private async run(id: string) {
     const store = this.opts.store;
+    // Like the real manager: the stream carries epochs and one final status, no 'running' status.
     let job = await store.updateJob(id, { status: 'running', startedAt: new Date().toISOString() });
-    this.publish(id, statusMessage(job));
     const started = Date.now();
     for (let epoch = job.epoch + 1; epoch <= job.epochs; epoch++) {
       if (this.opts.epochDelayMs) await new Promise((r) => setTimeout(r, this.opts.epochDelayMs));

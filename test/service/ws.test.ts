@@ -26,6 +26,7 @@ test('a stream opened before the job runs gets every epoch in order, then the fi
   expect(epochs.map((e) => e.loss)).toEqual(range(60).map((e) => 1 / e));
   expect(last).toEqual({ type: 'status', status: 'succeeded', epoch: 60, epochs: 60, lastLoss: 1 / 60, error: null });
   expect(final).toBe(last);
+  expect(result.messages.filter((m) => m.type === 'status')).toHaveLength(1);
   expect(result.code).toBe(1000);
 });
 
