@@ -61,7 +61,7 @@ test('without a key the list says how to authenticate; with it the jobs load', a
   await page.click('#key-form button[type=submit]');
   await expect.poll(() => page.textContent('#key-status')).toBe('Key saved.');
   await expect.poll(() => page.textContent('#jobs-error')).toBe('');
-  expect(await page.evaluate(() => localStorage.getItem('gradloom.apiKey'))).toBe(KEY);
+  expect(await page.evaluate("localStorage.getItem('gradloom.apiKey')")).toBe(KEY);
 });
 
 test('the regression preset: the curve gains points, the fitted line appears, the checkpoint downloads', async () => {
@@ -79,17 +79,17 @@ test('the regression preset: the curve gains points, the fitted line appears, th
   expect(await page.getAttribute('#loss-chart', 'data-points')).toBe('0');
   expect(await page.isVisible('#fit-chart')).toBe(true);
   expect(await page.getAttribute('#fit-chart', 'data-fit')).toBe('none');
-  await page.evaluate(() => {
-    const el = document.getElementById('loss-chart')!;
-    const seen: number[] = [];
-    (window as unknown as { seenPoints: number[] }).seenPoints = seen;
-    new MutationObserver(() => seen.push(Number(el.getAttribute('data-points')))).observe(el, { attributes: true, attributeFilter: ['data-points'] });
-  });
+  // Browser-side code as strings: this file is type-checked against Node's globals, not the DOM's.
+  await page.evaluate(`{
+    const el = document.getElementById('loss-chart');
+    window.seenPoints = [];
+    new MutationObserver(() => window.seenPoints.push(Number(el.getAttribute('data-points')))).observe(el, { attributes: true, attributeFilter: ['data-points'] });
+  }`);
 
   await server.api('POST', `/v1/jobs/${blocker.id}/cancel`);
   await expect.poll(() => page.getAttribute('#job-status', 'data-status'), { timeout: 60_000 }).toBe('succeeded');
   await expect.poll(() => page.getAttribute('#loss-chart', 'data-points')).toBe('60');
-  const seen = await page.evaluate(() => (window as unknown as { seenPoints: number[] }).seenPoints);
+  const seen = (await page.evaluate('window.seenPoints')) as number[];
   expect(seen.at(-1)).toBe(60);
   for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1]);
   expect(await page.textContent('#job-status')).toMatch(/^succeeded · epoch 60 of 60 · loss \S+$/);
@@ -103,9 +103,9 @@ test('the regression preset: the curve gains points, the fitted line appears, th
   const b = state.tensors.bias.data[0];
   expect(await page.textContent('#fit-caption')).toBe(`Line from the final checkpoint at epoch 60: y = ${formatLoss(w)}·x + ${formatLoss(b)}`);
   // uPlot drew the points and the line on its canvas: the plot area is not blank.
-  const inked = await page.evaluate(() => {
-    const canvas = document.querySelector('#fit-chart canvas') as HTMLCanvasElement;
-    const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+  const inked = (await page.evaluate(`(() => {
+    const canvas = document.querySelector('#fit-chart canvas');
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
     let blue = 0;
     let orange = 0;
     for (let i = 0; i < data.length; i += 4) {
@@ -113,7 +113,7 @@ test('the regression preset: the curve gains points, the fitted line appears, th
       if (data[i] > 150 && data[i + 1] > 50 && data[i + 1] < 100 && data[i + 2] < 40) orange++;
     }
     return { blue, orange };
-  });
+  })()`)) as { blue: number; orange: number };
   expect(inked.blue).toBeGreaterThan(200); // the fitted line (#1f5fbf)
   expect(inked.orange).toBeGreaterThan(15 * 20); // fifteen points (#b34700)
 
@@ -196,7 +196,7 @@ test("the API's validation errors appear next to the fields they concern", async
   expect(await page.textContent('#err-training-optimizer-lr')).toBe(issues.find((i) => i.path === 'training.optimizer.lr')!.message);
   expect(await page.getAttribute('#f-lr', 'aria-invalid')).toBe('true');
   // Focus goes to the first field with a problem, so keyboard users land on it.
-  expect(await page.evaluate(() => document.activeElement?.id)).toBe('f-input-dim');
+  expect(await page.evaluate('document.activeElement?.id')).toBe('f-input-dim');
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-form-errors.png'), fullPage: true });
 });
 
