@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { formatLoss } from '../../public/js/format.js';
-import { twoLayerSpec } from '../helpers/app.js';
+import { makeTestApp, twoLayerSpec } from '../helpers/app.js';
 import { startLiveServer, waitForJob, type LiveServer } from '../helpers/live-server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -198,6 +198,42 @@ test("the API's validation errors appear next to the fields they concern", async
   // Focus goes to the first field with a problem, so keyboard users land on it.
   expect(await page.evaluate('document.activeElement?.id')).toBe('f-input-dim');
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-form-errors.png'), fullPage: true });
+});
+
+test('while a job trains, the curve grows in steps and the line is redrawn from each new checkpoint', async () => {
+  // The fake runtime (test/helpers/fake-manager.ts) spaces epochs 100 ms apart and writes weight = epoch into each
+  // checkpoint, so the page has time to show intermediate states and each line is told apart by its epoch.
+  const t = await makeTestApp({ fake: { epochDelayMs: 100 } });
+  try {
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const url = `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`;
+    await page.goto(url + '/#/');
+    await page.click('button[data-preset=regression]');
+    await page.click('#submit-form button[type=submit]');
+    await page.waitForURL(/#\/jobs\/[^/]+$/);
+    await page.evaluate(`{
+      window.seen = { points: [], fit: [] };
+      const chart = document.getElementById('loss-chart');
+      const fit = document.getElementById('fit-chart');
+      new MutationObserver(() => window.seen.points.push(Number(chart.getAttribute('data-points')))).observe(chart, { attributes: true, attributeFilter: ['data-points'] });
+      new MutationObserver(() => window.seen.fit.push(fit.getAttribute('data-fit'))).observe(fit, { attributes: true, attributeFilter: ['data-fit'] });
+    }`);
+    await expect.poll(async () => Number(await page.getAttribute('#loss-chart', 'data-points')), { timeout: 30_000 }).toBeGreaterThanOrEqual(25);
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-job-training.png'), fullPage: true });
+    await expect.poll(() => page.getAttribute('#fit-chart', 'data-fit'), { timeout: 30_000 }).toBe('final-60');
+    const seen = (await page.evaluate('window.seen')) as { points: number[]; fit: string[] };
+    const partial = new Set(seen.points.filter((n) => n > 0 && n < 60));
+    expect(partial.size).toBeGreaterThanOrEqual(3);
+    expect(seen.points.at(-1)).toBe(60);
+    const periodic = seen.fit.filter((f) => /^periodic-\d+$/.test(f)).map((f) => Number(f.split('-')[1]));
+    expect(periodic.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < periodic.length; i++) expect(periodic[i]).toBeGreaterThan(periodic[i - 1]);
+    expect(periodic.every((e) => e % 5 === 0)).toBe(true);
+    expect(seen.fit.at(-1)).toBe('final-60');
+    expect(await page.textContent('#fit-caption')).toBe('Line from the final checkpoint at epoch 60: y = 60·x + 0.5');
+  } finally {
+    await t.close();
+  }
 });
 
 test('no script errors or CSP violations on the way', () => {
