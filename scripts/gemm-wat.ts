@@ -156,16 +156,23 @@ function rowsFunc(o: GemmWatOptions, nrv: number, partial: boolean, ta: boolean)
 
 function driver(o: GemmWatOptions): string {
   const nr = o.nrv * 4;
+  // B's strip: in place (row stride ldb), or packed by pack_b (strip after strip, each K rows × its width).
+  const width = (suffix: string) => (suffix === '1p' ? 4 : Number(suffix) * 4);
+  const bPtr = (suffix: string) =>
+    `(select (i32.add (local.get $pb) (i32.shl (i32.add (i32.mul (local.get $j) (local.get $K)) ` +
+    `(i32.mul (local.get $k0) (i32.const ${width(suffix)}))) (i32.const 2))) ` +
+    `(i32.add (local.get $pbK) (i32.shl (local.get $j) (i32.const 2))) (local.get $packed))`;
+  const ldb = (suffix: string) => `(select (i32.const ${width(suffix) * 4}) (local.get $ldb) (local.get $packed))`;
   const call = (t: string, suffix: string, nv: string) =>
     `(call $rows${t}_${suffix} (local.get $paI) (local.get $rs) (local.get $ks) ` +
-    `(i32.add (local.get $pbK) (i32.shl (local.get $j) (i32.const 2))) (local.get $ldb) ` +
+    `${bPtr(suffix)} ${ldb(suffix)} ` +
     `(i32.add (local.get $pcI) (i32.shl (local.get $j) (i32.const 2))) (local.get $ldc) (local.get $kc) (local.get $accum) (local.get $mb)${nv})`;
   const strip = (suffix: string, nv = '') =>
     `(if (local.get $ta) (then ${call('t', suffix, nv)}) (else ${call('n', suffix, nv)}))`;
   const lines: string[] = [];
   lines.push(
     '(func $gemm (export "gemm") (param $pa i32) (param $pb i32) (param $pc i32) (param $M i32) (param $N i32) (param $K i32) ' +
-      '(param $rs i32) (param $ks i32) (param $ldb i32) (param $ldc i32) (param $acc i32) (param $ta i32)',
+      '(param $rs i32) (param $ks i32) (param $ldb i32) (param $ldc i32) (param $acc i32) (param $ta i32) (param $packed i32)',
   );
   lines.push('  (local $k0 i32) (local $kc i32) (local $accum i32) (local $paK i32) (local $pbK i32) (local $j i32)');
   lines.push('  (local $i0 i32) (local $mb i32) (local $paI i32) (local $pcI i32)');
@@ -207,6 +214,41 @@ function driver(o: GemmWatOptions): string {
   lines.push('    (br_if $kb (i32.lt_s (local.get $k0) (local.get $K))))');
   lines.push(')');
   return lines.join('\n');
+}
+
+/**
+ * Packs B (element (k, j) at src + k*sk + j*sj, so a transposed B packs directly) into the strips the driver walks:
+ * full strips of nrv*4 columns, narrower ones at the right edge, a last partial strip zero-padded to 4; each strip is
+ * K rows of its width, contiguous. Large N needs it: a strip read in place has a row stride of N*4 bytes, and at
+ * N = 1024 that is exactly 4 KiB, so every row of a strip falls in the same L1 sets and the strip never stays cached.
+ */
+function packFunc(o: GemmWatOptions): string {
+  const widths = range(o.nrv).map((v) => (v + 1) * 4);
+  return `(func $pack_b (export "pack_b") (param $src i32) (param $dst i32) (param $K i32) (param $N i32) (param $sk i32) (param $sj i32)
+  (local $j i32) (local $k i32) (local $c i32) (local $w i32) (local $row i32)
+  (block $done (loop $strips
+    (br_if $done (i32.ge_s (local.get $j) (local.get $N)))
+    (local.set $w (i32.const 4))
+    ${widths.map((w) => `(if (i32.le_s (i32.add (local.get $j) (i32.const ${w})) (local.get $N)) (then (local.set $w (i32.const ${w}))))`).join('\n    ')}
+    (local.set $k (i32.const 0))
+    (block $kd (loop $kl
+      (br_if $kd (i32.ge_s (local.get $k) (local.get $K)))
+      (local.set $row (i32.add (local.get $src) (i32.add (i32.mul (local.get $k) (local.get $sk)) (i32.mul (local.get $j) (local.get $sj)))))
+      (local.set $c (i32.const 0))
+      (block $cd (loop $cl
+        (br_if $cd (i32.ge_s (local.get $c) (local.get $w)))
+        (f32.store (local.get $dst)
+          (if (result f32) (i32.lt_s (i32.add (local.get $j) (local.get $c)) (local.get $N))
+            (then (f32.load (i32.add (local.get $row) (i32.mul (local.get $c) (local.get $sj)))))
+            (else (f32.const 0))))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $cl)))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br $kl)))
+    (local.set $j (i32.add (local.get $j) (local.get $w)))
+    (br $strips)))
+)`;
 }
 
 /** dst [cols × rows] = transpose of src [rows × cols], both row-major f32, in 8×8 blocks to keep both sides in cache. */
@@ -251,6 +293,7 @@ export function gemmWat(o: GemmWatOptions): string {
   }
   parts.push(driver(o));
   parts.push(transposeFunc());
+  parts.push(packFunc(o));
   parts.push(elementwiseWat());
   parts.push(')');
   return parts.join('\n');

@@ -175,6 +175,36 @@ for (const name of KERNELS) {
       }
     });
 
+    it('matches on wide B (packed into strips from N = 256 on): odd widths, all transposes, accumulate, offsets', () => {
+      const next = rng(77);
+      for (const N of [256, 257, 258, 259, 262, 263, 300]) {
+        for (const transA of [false, true]) {
+          for (const transB of [false, true]) {
+            const M = 1 + Math.floor(next() * 9);
+            // K > 256 crosses a K block inside a packed strip.
+            const K = N === 259 ? 300 : 1 + Math.floor(next() * 40);
+            const aOffset = Math.floor(next() * 3);
+            const bOffset = Math.floor(next() * 3);
+            const cOffset = Math.floor(next() * 3);
+            checkProduct(kernel, {
+              transA,
+              transB,
+              M,
+              N,
+              K,
+              A: randomArray(aOffset + M * K, next),
+              aOffset,
+              B: randomArray(bOffset + K * N, next),
+              bOffset,
+              C: randomArray(cOffset + M * N + 2, next),
+              cOffset,
+              accumulate: next() < 0.5,
+            });
+          }
+        }
+      }
+    });
+
     it('handles M, N or K equal to 0 (K = 0 gives zeros, or leaves C when accumulating)', () => {
       const C = new Float32Array([1, 2, 3, 4, 5, 6]);
       kernel({ transA: false, transB: false, M: 0, N: 3, K: 2, A: new Float32Array(0), B: new Float32Array(6), C });

@@ -59,7 +59,8 @@ interface GemmExports {
   axpy(px: number, py: number, n: number, alpha: number): void;
   clamp(pa: number, po: number, n: number, lo: number, hi: number): void;
   clamp_bwd(px: number, pg: number, po: number, n: number, lo: number, hi: number): void;
-  gemm(pa: number, pb: number, pc: number, M: number, N: number, K: number, rs: number, ks: number, ldb: number, ldc: number, acc: number, ta: number): void;
+  gemm(pa: number, pb: number, pc: number, M: number, N: number, K: number, rs: number, ks: number, ldb: number, ldc: number, acc: number, ta: number, packed: number): void;
+  pack_b(src: number, dst: number, K: number, N: number, sk: number, sj: number): void;
   transpose(src: number, dst: number, rows: number, cols: number): void;
 }
 
@@ -94,6 +95,8 @@ export const hasWasmSimd = (): boolean => validates(SIMD_PROBE);
 export const hasRelaxedSimd = (): boolean => validates(RELAXED_PROBE);
 
 const PAD = 16;
+/** From this many columns on, B is packed into strips first (measured: 1024³ gains, N = 100 does not). */
+const PACK_MIN_N = 256;
 const align = (n: number) => (n + 15) & ~15;
 
 /**
@@ -194,11 +197,23 @@ function host(ex: GemmExports): WasmKernels {
     const pb = align(pa + aLen * 4 + PAD);
     const pc = align(pb + bLen * 4 + PAD);
     const pt = align(pc + cLen * 4 + PAD);
-    // accumulateRounded: C's old values go to the region after the product (the transpose scratch is free again by then).
-    reserve(Math.max(transB ? pt + bLen * 4 + PAD : pt, rounded ? pt + cLen * 4 + PAD : 0));
+    // Wide B is packed into strips (see pack_b) at pt; then, like a transposed B, its raw copy goes after the packed one.
+    const pack = N >= PACK_MIN_N;
+    const packedLen = (Math.ceil(N / 4) * 4) * K;
+    const praw = align(pt + packedLen * 4 + PAD);
+    // accumulateRounded: C's old values go to the region after the product (the B scratch is free again by then).
+    reserve(Math.max(pack ? praw + bLen * 4 + PAD : transB ? pt + bLen * 4 + PAD : pt, rounded ? pt + cLen * 4 + PAD : 0));
 
     heap.set(A.subarray(ao, ao + aLen), pa >> 2);
-    if (transB) {
+    let packed = 0;
+    let bAt = pb;
+    if (pack) {
+      heap.set(B.subarray(bo, bo + bLen), praw >> 2);
+      // (k, j) of B: [K×N] at k*N + j, or transposed [N×K] at j*K + k.
+      ex.pack_b(praw, pt, K, N, transB ? 4 : N * 4, transB ? K * 4 : 4);
+      packed = 1;
+      bAt = pt;
+    } else if (transB) {
       heap.set(B.subarray(bo, bo + bLen), pt >> 2);
       ex.transpose(pt, pb, N, K);
     } else {
@@ -207,7 +222,7 @@ function host(ex: GemmExports): WasmKernels {
     if (args.accumulate) heap.set(C.subarray(co, co + cLen), pc >> 2);
     const rs = transA ? 4 : K * 4;
     const ks = transA ? M * 4 : 4;
-    ex.gemm(pa, pb, pc, M, N, K, rs, ks, N * 4, N * 4, args.accumulate ? 1 : 0, transA ? 1 : 0);
+    ex.gemm(pa, bAt, pc, M, N, K, rs, ks, N * 4, N * 4, args.accumulate ? 1 : 0, transA ? 1 : 0, packed);
     if (rounded) {
       heap.set(C.subarray(co, co + cLen), pt >> 2);
       ex.ew_add(pt, pc, pc, cLen);
