@@ -27,6 +27,23 @@ describe('gradient accumulation and graph release', () => {
     expect(arr(w.grad)).toEqual([3, 3, 3]);
   });
 
+  it('accumulates through mm into an existing .grad (the path that adds straight into the leaf storage)', () => {
+    const x = tensor([[1, 2], [3, 4], [5, 6]]);
+    const w = tensor([[0.5, -1], [2, 0.25]], { requiresGrad: true });
+    x.mm(w).sum().backward();
+    const once = arr(w.grad); // xᵀ·1 = column sums of x, repeated
+    expect(once).toEqual([9, 9, 12, 12]);
+    x.mm(w).sum().backward();
+    expect(arr(w.grad)).toEqual(once.map((v) => 2 * v));
+    // The same leaf on both sides: d(sum(w·w))/dw = 1·wᵀ + wᵀ·1, accumulated into the existing grad.
+    noGrad(() => w.grad!.zero_());
+    w.mm(w).sum().backward();
+    // d/dw_kj of Σ_ij (w·w)_ij = Σ_i w_ik (row sums of wᵀ as column) + Σ_j' w_jj'
+    const W = [[0.5, -1], [2, 0.25]];
+    const expected = [0, 1].flatMap((k) => [0, 1].map((j) => W[0][k] + W[1][k] + W[j][0] + W[j][1]));
+    expect(arr(w.grad)).toEqual(expected);
+  });
+
   it('sums the gradients of a tensor used several times (a * a + a)', () => {
     const a = tensor([0.5, -2], { requiresGrad: true });
     a.mul(a).add(a).sum().backward();
