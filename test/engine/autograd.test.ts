@@ -1,6 +1,7 @@
 /** Autograd semantics, each against what PyTorch 1.13 does (messages quoted from PyTorch where it has one). */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  linear,
   AutogradError,
   isGradEnabled,
   enableGrad,
@@ -42,6 +43,19 @@ describe('gradient accumulation and graph release', () => {
     const W = [[0.5, -1], [2, 0.25]];
     const expected = [0, 1].flatMap((k) => [0, 1].map((j) => W[0][k] + W[1][k] + W[j][0] + W[j][1]));
     expect(arr(w.grad)).toEqual(expected);
+  });
+
+  it('accumulates through linear into existing .grads of input, weight and bias', () => {
+    const x = tensor([[1, 2], [3, 4], [5, 6]], { requiresGrad: true });
+    const w = tensor([[0.5, -1], [2, 0.25], [1, 1]], { requiresGrad: true });
+    const b = tensor([0.1, 0.2, 0.3], { requiresGrad: true });
+    const gOut = tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9]]);
+    linear(x, w, b).backward(gOut);
+    const once = [arr(x.grad), arr(w.grad), arr(b.grad)];
+    expect(once[2]).toEqual([12, 15, 18]);
+    expect(once[1]).toEqual([48, 60, 57, 72, 66, 84]); // Gᵀ·X
+    linear(x, w, b).backward(gOut);
+    expect([arr(x.grad), arr(w.grad), arr(b.grad)]).toEqual(once.map((g) => g.map((v) => 2 * v)));
   });
 
   it('sums the gradients of a tensor used several times (a * a + a)', () => {

@@ -1,5 +1,5 @@
 /** F.linear: y = x · Wᵀ + b over the last dim of x, as one node (nn.Linear's forward). */
-import { record } from '../autograd.js';
+import { ACCUMULATED, record } from '../autograd.js';
 import { ShapeError } from '../errors.js';
 import * as gemm from '../kernels/gemm.js';
 import { shapeStr } from '../shape.js';
@@ -32,19 +32,26 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
     out,
     bias ? 'AddmmBackward0' : 'MmBackward0',
     inputs,
-    (g, needs) => {
+    (g, needs, into) => {
       let gx: Float32Array | null = null;
       let gw: Float32Array | null = null;
       let gb: Float32Array | null = null;
+      // A leaf's existing .grad (into[i]) receives its gradient directly, rounded as a separate add would be.
+      const dest = (i: number): Float32Array | null => {
+        const d = into?.[i] ?? null;
+        return d === g || d === x.data || d === weight.data ? null : d;
+      };
       if (needs[0]) {
         // dX = G · W  [M×N]·[N×K]
-        gx = new Float32Array(M * K);
-        gemm.sgemm({ transA: false, transB: false, M, N: K, K: N, A: g, B: weight.data, C: gx });
+        const d = dest(0);
+        gx = d ? ACCUMULATED : new Float32Array(M * K);
+        gemm.sgemm({ transA: false, transB: false, M, N: K, K: N, A: g, B: weight.data, C: d ?? gx, accumulateRounded: d !== null });
       }
       if (needs[1]) {
         // dW = Gᵀ · X  [N×M]·[M×K]
-        gw = new Float32Array(N * K);
-        gemm.sgemm({ transA: true, transB: false, M: N, N: K, K: M, A: g, B: x.data, C: gw });
+        const d = dest(1);
+        gw = d ? ACCUMULATED : new Float32Array(N * K);
+        gemm.sgemm({ transA: true, transB: false, M: N, N: K, K: M, A: g, B: x.data, C: d ?? gw, accumulateRounded: d !== null });
       }
       if (bias && needs[2]) {
         const acc = new Float64Array(N);
@@ -52,7 +59,13 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
           const o = i * N;
           for (let j = 0; j < N; j++) acc[j] += g[o + j];
         }
-        gb = Float32Array.from(acc);
+        const d = dest(2);
+        if (d) {
+          for (let j = 0; j < N; j++) d[j] += Math.fround(acc[j]);
+          gb = ACCUMULATED;
+        } else {
+          gb = Float32Array.from(acc);
+        }
       }
       return bias ? [gx, gw, gb] : [gx, gw];
     },
