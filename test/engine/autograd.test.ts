@@ -202,6 +202,18 @@ describe('in-place rules', () => {
     expect(() => v.add_(1)).toThrow('a view of a leaf Variable that requires grad is being used in an in-place operation.');
   });
 
+  it('an in-place change of a view of a non-leaf that requires grad is refused (PyTorch would rebase the base; we do not)', () => {
+    const a = tensor([1, 2, 3, 4], { requiresGrad: true });
+    const h = a.mul(2);
+    const v = h.reshape([2, 2]);
+    expect(() => v.mul_(3)).toThrow(/change of a view of a tensor that requires grad is not supported/);
+    expect(arr(h)).toEqual([2, 4, 6, 8]);
+    // Out of place, or on the base itself, works.
+    h.mul_(3);
+    h.sum().backward();
+    expect(arr(a.grad)).toEqual([6, 6, 6, 6]);
+  });
+
   it('every in-place op bumps the version counter (views share it)', () => {
     const a = zeros([2, 2]);
     const v = a.reshape(-1);
