@@ -21,14 +21,16 @@ function checkInplace(self: Tensor, other?: Tensor): boolean {
   if (!isGradEnabled()) return false;
   if (self.requiresGrad && self.isLeaf) throw new AutogradError(LEAF_MESSAGE);
   const base = self._base;
-  if (base !== null && base.requiresGrad) {
-    if (base.isLeaf) throw new AutogradError(VIEW_OF_LEAF_MESSAGE);
-    // PyTorch rewrites the base's history here (CopySlices); we refuse rather than compute a wrong gradient.
+  const rec = self.requiresGrad || (other?.requiresGrad ?? false);
+  if (base !== null && (base.requiresGrad || rec)) {
+    if (base.requiresGrad && base.isLeaf) throw new AutogradError(VIEW_OF_LEAF_MESSAGE);
+    // PyTorch rewrites the base's history here (CopySlices). Recording on the view alone would leave the base
+    // (and its other views) with a stale history, i.e. silently wrong gradients, so we refuse instead.
     throw new AutogradError(
-      `in-place ${shapeStr(self.shape)} change of a view of a tensor that requires grad is not supported; use an out-of-place op or clone() first`,
+      `in-place ${shapeStr(self.shape)} change of a view of a tensor that requires grad (or with an operand that does) is not supported; use an out-of-place op or clone() first`,
     );
   }
-  return self.requiresGrad || (other?.requiresGrad ?? false);
+  return rec;
 }
 
 function bump(self: Tensor): void {
