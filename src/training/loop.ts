@@ -21,6 +21,7 @@ const buffersOf = (...arrays: Uint8Array[]): ArrayBuffer[] => arrays.map((a) => 
 
 export function runTrainingLoop(task: Omit<TrainTask, 'port'>, post: Post, now: () => number = Date.now): void {
   const control = new Int32Array(task.control);
+  post({ type: 'started' });
   let trainer: Trainer;
   try {
     trainer = Trainer.create(task.spec, task.data, task.resume);

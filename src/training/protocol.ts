@@ -53,6 +53,8 @@ export interface EpochReport {
 }
 
 export type WorkerMessage =
+  /** The worker has loaded and begins building the model: thread start-up is over. */
+  | { type: 'started' }
   | { type: 'epochs'; events: EpochReport[] }
   /** A checkpointEvery snapshot (user-visible) that is also a resume point. */
   | { type: 'checkpoint'; epoch: number; safetensors: Uint8Array; resumeState: Uint8Array }

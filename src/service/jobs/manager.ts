@@ -60,7 +60,10 @@ export interface JobManagerOptions {
   maxQueued: number;
   /** A slow stream subscriber may fall this many messages behind before the oldest are dropped (see hub.ts). */
   streamBufferMessages: number;
-  /** Wall-clock limit of one run of a job; exceeded -> failed, code 'timeout'. */
+  /**
+   * Wall-clock limit of one run of a job, counted from when its worker starts (thread start-up is not charged
+   * unless the worker never starts); exceeded -> failed, code 'timeout'.
+   */
   jobTimeoutMs: number;
   /** How long a cancelled job may take to reach the end of its epoch before its thread is terminated. */
   cancelGraceMs: number;
@@ -322,7 +325,15 @@ export class DefaultJobManager implements JobManager {
     const { port1, port2 } = new MessageChannel();
     let endReceived!: () => void;
     const ended = new Promise<void>((r) => (endReceived = r));
+    let timeout = setTimeout(() => this.requestStop(run, 'timeout'), this.opts.jobTimeoutMs);
     port1.on('message', (m: WorkerMessage) => {
+      if (m.type === 'started') {
+        // The limit is on training, not on a thread's start-up (slow on a loaded machine): restart the clock.
+        // A worker that never gets this far is still stopped by the first timer.
+        clearTimeout(timeout);
+        timeout = setTimeout(() => this.requestStop(run, 'timeout'), this.opts.jobTimeoutMs);
+        return;
+      }
       run.chain = run.chain
         .then(() => this.onWorkerMessage(run, m))
         .catch((err) => this.log.error({ jobId: id, err }, 'failed to record a worker message'));
@@ -339,7 +350,6 @@ export class DefaultJobManager implements JobManager {
       flushMs: this.opts.flushMs,
       resumeSnapshotMs: this.opts.resumeSnapshotMs,
     };
-    const timeout = setTimeout(() => this.requestStop(run, 'timeout'), this.opts.jobTimeoutMs);
     let failure: unknown = null;
     try {
       await this.getPool().runTrain(task, run.abort.signal);
@@ -379,6 +389,8 @@ export class DefaultJobManager implements JobManager {
         return;
       case 'resume':
         await this.store.putResumeState(id, m.epoch, m.safetensors, m.resumeState);
+        return;
+      case 'started':
         return;
       case 'end':
         run.end = m;
@@ -577,8 +589,9 @@ export class DefaultJobManager implements JobManager {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    const queuedIds = new Set(this.queue.map((j) => j.id));
     const unfinished = await this.store.listUnfinishedJobs();
+    // After the await: jobs submitted meanwhile are already queued and must not be queued twice.
+    const queuedIds = new Set(this.queue.map((j) => j.id));
     // Jobs from a previous process go first (they were accepted earlier); they may exceed maxQueued: they were
     // acknowledged, so they are never refused now.
     const previous = unfinished.filter((j) => !queuedIds.has(j.id) && !this.running.has(j.id));
@@ -589,8 +602,14 @@ export class DefaultJobManager implements JobManager {
     this.pump();
   }
 
-  async stop(options: { deadlineMs?: number } = {}): Promise<void> {
-    const deadlineMs = options.deadlineMs ?? 10_000;
+  private stopped: Promise<void> | null = null;
+
+  stop(options: { deadlineMs?: number } = {}): Promise<void> {
+    this.stopped ??= this.drain(options.deadlineMs ?? 10_000);
+    return this.stopped;
+  }
+
+  private async drain(deadlineMs: number): Promise<void> {
     this.stopping = true;
     const runs = [...this.running.values()];
     for (const run of runs) this.requestStop(run, 'drain');
