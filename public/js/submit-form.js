@@ -10,6 +10,7 @@ function control(path) {
 }
 
 function readValues() {
+  /** @type {Record<string, string | boolean>} */
   const values = {};
   for (const path of FIELD_PATHS) {
     const el = control(path);
