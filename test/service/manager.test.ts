@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadSafetensors } from '../../src/engine/index.js';
 import { ConflictError, InvalidInputError, NotFoundError, QueueFullError } from '../../src/service/jobs/errors.js';
+import { StreamHub } from '../../src/service/jobs/hub.js';
 import { createJobManager, type JobManagerOptions } from '../../src/service/jobs/manager.js';
 import type { JobManager, JobRecord, JobStore, StreamMessage } from '../../src/service/jobs/types.js';
 import { createSqliteStore } from '../../src/service/store/sqlite.js';
@@ -441,5 +442,80 @@ describe('JobManager with the real worker pool', () => {
     await manager.start();
     await manager.stop({ deadlineMs: 100 });
     await expect(manager.submit('t1', smallJob())).rejects.toMatchObject({ code: 'shutting_down' });
+  });
+});
+
+describe('StreamHub (slow-consumer policy, replay boundary)', () => {
+  function fakeSocket() {
+    const got: StreamMessage[] = [];
+    let buffered = 0;
+    let closed = false;
+    return {
+      got,
+      setBuffered: (n: number) => (buffered = n),
+      isClosed: () => closed,
+      sub: {
+        send: (m: StreamMessage) => (got.push(m), true),
+        close: () => void (closed = true),
+        bufferedAmount: () => buffered,
+      },
+    };
+  }
+  const ep = (epoch: number) => ({ epoch, loss: 1 / epoch });
+  const status = { type: 'status' as const, status: 'succeeded' as const, epoch: 0, epochs: 0, lastLoss: null, error: null };
+
+  it('merges history and live messages at the boundary without gaps or duplicates', async () => {
+    const hub = new StreamHub({ maxBacklog: 10 });
+    const s = fakeSocket();
+    const handle = hub.attach('j', s.sub);
+    hub.publishEpochs('j', [ep(3), ep(4)]); // live, while the history (1..3) is being read
+    hub.completeReplay(handle, [1, 2, 3].map((e) => ({ type: 'epoch' as const, ...ep(e) })), null);
+    hub.publishEpochs('j', [ep(5)]);
+    hub.publishFinal('j', status);
+    expect(s.got.map((m) => (m.type === 'epoch' ? m.epoch : m.type))).toEqual([1, 2, 3, 4, 5, 'status']);
+    expect(s.isClosed()).toBe(true);
+    expect(hub.subscriberCount('j')).toBe(0);
+  });
+
+  it('holds a congested subscriber at most maxBacklog behind, then sends one dropped notice and resumes live', async () => {
+    const hub = new StreamHub({ maxBacklog: 3, maxBufferedBytes: 100, pollMs: 5 });
+    const slow = fakeSocket();
+    const fast = fakeSocket();
+    hub.completeReplay(hub.attach('j', slow.sub), [], null);
+    hub.completeReplay(hub.attach('j', fast.sub), [], null);
+    hub.publishEpochs('j', [ep(1)]);
+    slow.setBuffered(1000); // the slow peer stops reading
+    hub.publishEpochs('j', [2, 3, 4, 5, 6, 7].map(ep));
+    expect(slow.got.map((m) => m.type === 'epoch' && m.epoch)).toEqual([1]);
+    slow.setBuffered(0); // it drains: the poller catches up without waiting for the next publish
+    await new Promise((r) => setTimeout(r, 30));
+    expect(slow.got).toEqual([
+      { type: 'epoch', ...ep(1) },
+      { type: 'dropped', count: 3, reason: 'slow_consumer' },
+      { type: 'epoch', ...ep(5) },
+      { type: 'epoch', ...ep(6) },
+      { type: 'epoch', ...ep(7) },
+    ]);
+    hub.publishEpochs('j', [ep(8)]);
+    hub.publishFinal('j', status);
+    expect(slow.got.slice(-2).map((m) => m.type)).toEqual(['epoch', 'status']);
+    expect(fast.got.filter((m) => m.type === 'epoch')).toHaveLength(8);
+    expect(fast.got.some((m) => m.type === 'dropped')).toBe(false);
+    hub.shutdown();
+  });
+
+  it('stops feeding a subscriber whose send fails', async () => {
+    const hub = new StreamHub({ maxBacklog: 3 });
+    let sends = 0;
+    let closed = false;
+    hub.completeReplay(
+      hub.attach('j', { send: () => (sends++, false), close: () => void (closed = true), bufferedAmount: () => 0 }),
+      [],
+      null,
+    );
+    hub.publishEpochs('j', [ep(1), ep(2)]);
+    expect(sends).toBe(1);
+    expect(closed).toBe(true);
+    expect(hub.subscriberCount('j')).toBe(0);
   });
 });
