@@ -61,13 +61,13 @@ export async function api(method, path, body) {
   return response.status === 204 ? null : response.json();
 }
 
-/** Binary download (the checkpoint), as a Blob plus the server's file name. */
+/** A download (checkpoint, SVG), as a Blob plus the server's file name when it gives one. */
 export async function download(path) {
   const response = await fetch(path, { headers: headers() });
   if (!response.ok) await fail(response);
   const disposition = response.headers.get('content-disposition') ?? '';
   const match = /filename="([^"]+)"/.exec(disposition);
-  return { blob: await response.blob(), filename: match ? match[1] : 'checkpoint.safetensors' };
+  return { blob: await response.blob(), filename: match ? match[1] : null };
 }
 
 export function streamUrl(jobId) {

@@ -320,9 +320,9 @@ export async function openJobPage(id) {
   };
   page = state;
   $('#job-title').textContent = job.name ?? job.id;
-  /** @type {HTMLAnchorElement} */ ($('#loss-svg-link')).href = `/v1/jobs/${encodeURIComponent(job.id)}/plots/loss.svg`;
   makeLossChart(state);
   $('#fit-section').hidden = !isFitJob(job);
+  $('#fit-svg-btn').hidden = !isFitJob(job);
   if (isFitJob(job)) {
     makeFitChart(state);
     say($('#fit-caption'), 'The fitted line appears with the first checkpoint.');
@@ -356,21 +356,30 @@ export function initJobPage() {
       say($('#action-status'), err instanceof Error ? err.message : String(err));
     }
   });
-  $('#download-btn').addEventListener('click', async () => {
+  // Downloads go through fetch (not a plain link) so that they carry the API key.
+  const saveFrom = (path, fallbackName) => async () => {
     if (!page) return;
     try {
-      const { blob, filename } = await download(`/v1/jobs/${encodeURIComponent(page.job.id)}/checkpoint`);
+      const { blob, filename } = await download(path(page.job.id));
+      const name = filename ?? fallbackName(page.job.id);
       const url = URL.createObjectURL(blob);
-      const a = h('a', { href: url, download: filename });
+      const a = h('a', { href: url, download: name });
       document.body.append(a);
       a.click();
       a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 10_000);
-      say($('#action-status'), `Downloaded ${filename} (${blob.size} bytes).`);
+      say($('#action-status'), `Downloaded ${name} (${blob.size} bytes).`);
     } catch (err) {
       say($('#action-status'), err instanceof Error ? err.message : String(err));
     }
-  });
+  };
+  const jobUrl = (id, rest) => `/v1/jobs/${encodeURIComponent(id)}${rest}`;
+  $('#download-btn').addEventListener('click', saveFrom((id) => jobUrl(id, '/checkpoint'), (id) => `${id}.safetensors`));
+  $('#loss-svg-btn').addEventListener(
+    'click',
+    saveFrom((id) => jobUrl(id, `/plots/loss.svg${page?.log ? '?log=1' : ''}`), (id) => `${id}-loss.svg`),
+  );
+  $('#fit-svg-btn').addEventListener('click', saveFrom((id) => jobUrl(id, '/plots/fit.svg'), (id) => `${id}-fit.svg`));
   $('#predict-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     if (!page) return;

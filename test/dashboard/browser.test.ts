@@ -12,6 +12,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { formatLoss } from '../../public/js/format.js';
 import { makeTestApp, twoLayerSpec } from '../helpers/app.js';
 import { startLiveServer, waitForJob, type LiveServer } from '../helpers/live-server.js';
+import { findAll, parseSvg, polylinePoints, series, type Node } from '../plots/svg-helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const KEY = 'dashboard-test-key-0123456789';
@@ -145,6 +146,18 @@ test('the regression preset: the curve gains points, the fitted line appears, th
   expect(new Uint8Array(readFileSync(saved))).toEqual(served);
   await expect.poll(() => page.textContent('#action-status')).toBe(`Downloaded ${id}.safetensors (${served.byteLength} bytes).`);
   expect(await page.isDisabled('#cancel-btn')).toBe(true);
+
+  // The server-made SVGs download with the key too.
+  for (const [button, name, check] of [
+    ['#loss-svg-btn', `${id}-loss.svg`, (root: Node) => expect(polylinePoints(series(root, 'loss'))).toHaveLength(60)],
+    ['#fit-svg-btn', `${id}-fit.svg`, (root: Node) => expect(findAll(series(root, 'training data'), (n) => n.name === 'circle')).toHaveLength(15)],
+  ] as const) {
+    const [svgDownload] = await Promise.all([page.waitForEvent('download'), page.click(button)]);
+    expect(svgDownload.suggestedFilename()).toBe(name);
+    const file = join(ARTIFACTS, `dashboard-${name}`);
+    await svgDownload.saveAs(file);
+    check(parseSvg(readFileSync(file, 'utf8')));
+  }
 
   // Predictions, and a wrong width explained next to the box.
   await page.fill('#predict-x', '[[1.5], [7]]');
