@@ -127,6 +127,21 @@ export class GradNode {
 }
 
 /**
+ * A view shares its base's storage, so when an in-place op gives the base a new history, every view made before
+ * must lead to that new history too (PyTorch regenerates a view's grad_fn the same way). Our views have the base's
+ * exact element order, so the view's gradient is the base's, unchanged.
+ */
+export function refreshView(t: Tensor): void {
+  const base = t._base;
+  // A base is never a view itself (views of views point to the root), so these reads do not recurse.
+  if (base === null || t._viewOf === base._gradFn) return;
+  t._viewOf = base._gradFn;
+  if (!base._requiresGrad) return;
+  t._requiresGrad = true;
+  t._gradFn = new GradNode('ViewBackward0', [base._gradFn ?? base], [true], (g) => [g], [], t.shape.slice());
+}
+
+/**
  * Attaches a node to `out` when recording is on and some input requires grad; otherwise leaves `out` as a
  * plain tensor. `saved` lists the tensors the backward reads (checked against in-place changes, freed after
  * backward). Must be called before `out` replaces an input's history (in-place ops pass themselves as input 0).

@@ -2,7 +2,7 @@
  * The Tensor: a contiguous row-major Float32Array plus a shape, and autograd state. Every op is a method that
  * delegates to `ops/*`, where each op's forward and backward sit side by side.
  */
-import { runBackward, type BackwardOptions, type GradNode } from './autograd.js';
+import { refreshView, runBackward, type BackwardOptions, type GradNode } from './autograd.js';
 import { ValueError } from './errors.js';
 import { normalFill, uniformFill } from './random.js';
 import { numelOf, shapeStr } from './shape.js';
@@ -31,15 +31,17 @@ export class Tensor {
   data: Float32Array;
   /** The size of each dimension (treat as readonly). */
   shape: number[];
-  requiresGrad: boolean;
   /** Accumulated gradient (leaves only), summed over backward calls until zeroed or set to null. */
   grad: Tensor | null = null;
-  /** The node that produced this tensor, or null for leaves. */
-  gradFn: GradNode | null = null;
+  /** @internal backing fields of requiresGrad and gradFn (a view refreshes them from its base on read). */
+  _requiresGrad: boolean;
+  _gradFn: GradNode | null = null;
   /** @internal version counter shared with views; saved tensors compare it at backward time. */
   _version: VersionCounter;
   /** @internal the tensor whose storage this view shares (reshape/t of 1-D), for in-place rules. */
   _base: Tensor | null = null;
+  /** @internal the base's gradFn when this view's history was made (a different one means it is stale). */
+  _viewOf: GradNode | null = null;
 
   /** Wraps `data` without copying; `shape` must describe exactly data.length elements. */
   constructor(data: Float32Array, shape: number[], requiresGrad = false, version?: VersionCounter) {
@@ -48,8 +50,27 @@ export class Tensor {
     }
     this.data = data;
     this.shape = shape;
-    this.requiresGrad = requiresGrad;
+    this._requiresGrad = requiresGrad;
     this._version = version ?? { value: 0 };
+  }
+
+  get requiresGrad(): boolean {
+    if (this._base !== null) refreshView(this);
+    return this._requiresGrad;
+  }
+
+  set requiresGrad(value: boolean) {
+    this._requiresGrad = value;
+  }
+
+  /** The node that produced this tensor, or null for leaves. */
+  get gradFn(): GradNode | null {
+    if (this._base !== null) refreshView(this);
+    return this._gradFn;
+  }
+
+  set gradFn(node: GradNode | null) {
+    this._gradFn = node;
   }
 
   /** PyTorch: every tensor without a grad_fn is a leaf (user-created, or not requiring grad). */

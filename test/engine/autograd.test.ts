@@ -219,6 +219,26 @@ describe('in-place rules', () => {
     expect(arr(a.grad)).toEqual([6, 6, 6, 6]);
   });
 
+  it('a view made before an in-place change of its base follows the base\'s new history (as in PyTorch)', () => {
+    const a = tensor([1, 2, 3, 4], { requiresGrad: true });
+    const h = a.mul(2);
+    const v = h.reshape([2, 2]);
+    h.mul_(3); // h = 6a, and v sees the same storage
+    expect(arr(v)).toEqual([6, 12, 18, 24]);
+    v.sum().backward();
+    expect(arr(a.grad)).toEqual([6, 6, 6, 6]);
+    // A base that starts without history: the view picks up the history the in-place op gave it.
+    const w = tensor([1, 2], { requiresGrad: true });
+    const buf = zeros([2]);
+    const bv = buf.reshape([2, 1]);
+    expect(bv.requiresGrad).toBe(false);
+    buf.add_(w);
+    expect(bv.requiresGrad).toBe(true);
+    expect(bv.isLeaf).toBe(false);
+    bv.mul(5).sum().backward();
+    expect(arr(w.grad)).toEqual([5, 5]);
+  });
+
   it('every in-place op bumps the version counter (views share it)', () => {
     const a = zeros([2, 2]);
     const v = a.reshape(-1);

@@ -9,6 +9,7 @@ import { Tensor } from '../tensor.js';
 function viewOf(a: Tensor, shape: number[]): Tensor {
   const v = new Tensor(a.data, shape, false, a._version);
   v._base = a._base ?? a;
+  v._viewOf = v._base._gradFn;
   return v;
 }
 
