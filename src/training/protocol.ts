@@ -68,6 +68,8 @@ export type WorkerMessage =
 export interface PredictTask {
   spec: JobSpec;
   safetensors: Uint8Array;
+  /** Identifies the checkpoint's content (checkpoints are immutable): lets a worker reuse a model it loaded. */
+  cacheKey?: string;
   /** Row-major [rows, inputDim]. */
   x: Float32Array;
   rows: number;

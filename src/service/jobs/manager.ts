@@ -567,9 +567,9 @@ export class DefaultJobManager implements JobManager {
     const cost = rows * forwardCostPerRow(job.spec);
     let y: Float32Array;
     let outputDim: number;
+    // A checkpoint never changes once written, so (job, kind, epoch, time) identifies a loaded model.
+    const key = `${id}|${ckpt.info.kind}|${ckpt.info.epoch}|${ckpt.info.createdAt}`;
     if (cost <= this.opts.inlinePredictMaxOps) {
-      // A checkpoint never changes once written, so (job, kind, epoch, time) identifies a loaded model.
-      const key = `${id}|${ckpt.info.kind}|${ckpt.info.epoch}|${ckpt.info.createdAt}`;
       let model = this.models.get(key);
       if (model) this.models.delete(key);
       else model = loadModel(job.spec, ckpt.safetensors);
@@ -577,7 +577,7 @@ export class DefaultJobManager implements JobManager {
       if (this.models.size > 32) this.models.delete(this.models.keys().next().value!);
       ({ y, outputDim } = forwardRows(model, job.spec, flat, rows));
     } else {
-      ({ y, outputDim } = await this.getPool().runPredict({ spec: job.spec, safetensors: ckpt.safetensors, x: flat, rows }));
+      ({ y, outputDim } = await this.getPool().runPredict({ spec: job.spec, safetensors: ckpt.safetensors, cacheKey: key, x: flat, rows }));
     }
     const out: number[][] = new Array(rows);
     for (let i = 0; i < rows; i++) out[i] = Array.from(y.subarray(i * outputDim, (i + 1) * outputDim));
