@@ -70,10 +70,23 @@ export async function download(path) {
   return { blob: await response.blob(), filename: match ? match[1] : null };
 }
 
-export function streamUrl(jobId) {
+/**
+ * The stream's URL. With a key, the WebSocket authenticates with `?access_token=`: preferably a short-lived stream
+ * token for this job (POST /v1/stream-tokens), so that the key itself stays out of URLs and logs; when the server
+ * does not issue tokens, the key itself (the server accepts either on stream routes).
+ */
+export async function streamUrl(jobId) {
   const url = new URL(`/v1/jobs/${encodeURIComponent(jobId)}/stream`, location.href);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
   const key = getApiKey();
-  if (key) url.searchParams.set('access_token', key);
+  if (key) {
+    let token = key;
+    try {
+      token = (await api('POST', '/v1/stream-tokens', { jobId })).token ?? key;
+    } catch {
+      // No token endpoint (or it refused): fall back to the key; the stream answers 401 if that is wrong too.
+    }
+    url.searchParams.set('access_token', token);
+  }
   return url.toString();
 }

@@ -219,8 +219,10 @@ async function reloadMetrics(state) {
   scheduleRedraw(state);
 }
 
-function connect(state) {
-  const socket = new WebSocket(streamUrl(state.job.id));
+async function connect(state) {
+  const url = await streamUrl(state.job.id);
+  if (page !== state) return;
+  const socket = new WebSocket(url);
   state.socket = socket;
   socket.addEventListener('message', (event) => {
     if (page !== state) return;
@@ -253,7 +255,7 @@ function connect(state) {
     if (page !== state || state.finished) return;
     // Not finished but closed (network, server restart): reconnect with backoff; the replay fills any gap.
     state.retryMs = Math.min(10_000, (state.retryMs || 500) * 2);
-    state.retryTimer = setTimeout(() => page === state && connect(state), state.retryMs);
+    state.retryTimer = setTimeout(() => page === state && void connect(state), state.retryMs);
   });
   socket.addEventListener('open', () => {
     state.retryMs = 0;
@@ -329,7 +331,7 @@ export async function openJobPage(id) {
     void refreshFit(state);
   }
   renderStatus(state);
-  connect(state);
+  void connect(state);
   // Timings (startedAt, finishedAt) are not in the stream; a slow poll keeps them current.
   state.jobTimer = setInterval(() => {
     if (!TERMINAL.includes(state.job.status)) void refreshJob(state);

@@ -23,6 +23,7 @@ let context: BrowserContext;
 let page: Page;
 let profile: string;
 const problems: string[] = [];
+const socketUrls: string[] = [];
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM))
@@ -42,6 +43,7 @@ beforeAll(async () => {
   });
   page = context.pages()[0] ?? (await context.newPage());
   // Script errors and CSP violations (reported on the console) fail the suite at the end.
+  page.on('websocket', (ws) => socketUrls.push(ws.url()));
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
   page.on('console', (msg) => {
     // The API's 4xx answers (401 before the key, 400 for invalid input) are expected and logged by the browser.
@@ -94,6 +96,10 @@ test('the regression preset: the curve gains points, the fitted line appears, th
   expect(seen.at(-1)).toBe(60);
   for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1]);
   expect(await page.textContent('#job-status')).toMatch(/^succeeded · epoch 60 of 60 · loss \S+$/);
+  // The stream authenticated with a short-lived stream token in ?access_token=, not with the key itself.
+  const streamUrl = new URL(socketUrls.find((u) => u.includes(`/v1/jobs/${encodeURIComponent(id)}/stream`))!);
+  expect(streamUrl.searchParams.get('access_token')).toMatch(/./);
+  expect(streamUrl.href).not.toContain(KEY);
 
   // The fitted line is the final checkpoint's.
   await expect.poll(() => page.getAttribute('#fit-chart', 'data-fit'), { timeout: 20_000 }).toBe('final-60');
@@ -221,9 +227,16 @@ test('while a job trains, the curve grows in steps and the line is redrawn from 
     await t.app.listen({ port: 0, host: '127.0.0.1' });
     const url = `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`;
     await page.goto(url + '/#/');
+    // This server has no stream-token endpoint (no hardening plugins): the page falls back to the key itself.
+    await page.fill('#api-key', 'fallback-key');
+    await page.click('#key-form button[type=submit]');
     await page.click('button[data-preset=regression]');
     await page.click('#submit-form button[type=submit]');
     await page.waitForURL(/#\/jobs\/[^/]+$/);
+    const jobId = decodeURIComponent(/#\/jobs\/([^/]+)$/.exec(page.url())![1]);
+    await expect.poll(() => socketUrls.find((u) => u.includes(`/v1/jobs/${encodeURIComponent(jobId)}/stream`))).toBeTruthy();
+    const fallbackUrl = new URL(socketUrls.find((u) => u.includes(`/v1/jobs/${encodeURIComponent(jobId)}/stream`))!);
+    expect(fallbackUrl.searchParams.get('access_token')).toBe('fallback-key');
     await page.evaluate(`{
       window.seen = { points: [], fit: [] };
       const chart = document.getElementById('loss-chart');
