@@ -202,21 +202,25 @@ describe('in-place rules', () => {
     expect(() => v.add_(1)).toThrow('a view of a leaf Variable that requires grad is being used in an in-place operation.');
   });
 
-  it('an in-place change of a view of a non-leaf that requires grad is refused (PyTorch would rebase the base; we do not)', () => {
+  it('an in-place change of a view is recorded on its base (PyTorch\'s CopySlices), and every view follows', () => {
     const a = tensor([1, 2, 3, 4], { requiresGrad: true });
     const h = a.mul(2);
     const v = h.reshape([2, 2]);
-    expect(() => v.mul_(3)).toThrow(/change of a view of a tensor that requires grad .*is not supported/);
-    expect(arr(h)).toEqual([2, 4, 6, 8]);
-    // Also when only the operand requires grad: recording on the view would leave the base's history stale.
-    const buf = zeros([4]);
-    expect(() => buf.reshape([2, 2]).add_(a.reshape([2, 2]))).toThrow(/not supported/);
-    noGrad(() => buf.reshape([2, 2]).add_(a.reshape([2, 2])));
-    expect(arr(buf)).toEqual([1, 2, 3, 4]);
-    // Out of place, or on the base itself, works.
-    h.mul_(3);
-    h.sum().backward();
+    const sibling = h.reshape([4, 1]);
+    v.mul_(3); // h = 6a through the view
+    expect(arr(h)).toEqual([6, 12, 18, 24]);
+    expect(h.gradFn!.name).toBe('MulBackward0');
+    h.sum().backward(undefined, { retainGraph: true });
     expect(arr(a.grad)).toEqual([6, 6, 6, 6]);
+    sibling.mul(tensor([[1], [0], [0], [1]])).sum().backward();
+    expect(arr(a.grad)).toEqual([12, 6, 6, 12]);
+    // A base without history gets one when a view of it is changed by an operand that requires grad.
+    const w = tensor([1, 2, 3, 4], { requiresGrad: true });
+    const buf = zeros([4]);
+    buf.reshape([2, 2]).add_(w.reshape([2, 2]), { alpha: 2 });
+    expect(buf.requiresGrad).toBe(true);
+    buf.mul(tensor([1, 2, 3, 4])).sum().backward();
+    expect(arr(w.grad)).toEqual([2, 4, 6, 8]);
   });
 
   it('a view made before an in-place change of its base follows the base\'s new history (as in PyTorch)', () => {

@@ -462,4 +462,24 @@ describe('gradcheck: recorded in-place ops on non-leaves', () => {
       });
     });
   });
+  it('the same through a view: h = a * 1; v = h.reshape(-1); v.mul_(b); v.maskedFill_(mask, 0); v.add_(b); return h', () => {
+    prop(fc.tuple(shapeArb(), seedArb), ([s, seed]) => {
+      const n = numel(s);
+      const r = lcg(seed + 5);
+      const mask = new Float32Array(n).map(() => (r() < 0.3 ? 1 : 0));
+      gradcheck({
+        inputs: [makeInput(s, seed, normal), makeInput([n], seed + 1, normal)],
+        seed,
+        engine: ([a, b]) => {
+          const h = a.mul(1);
+          const v = h.reshape([-1]);
+          v.mul_(b);
+          v.maskedFill_(tensor(mask), 0);
+          v.add_(b);
+          return h;
+        },
+        ref: ([a, b]) => a.map((v, i) => (mask[i] ? 0 : v * b[i]) + b[i]),
+      });
+    });
+  });
 });

@@ -21,16 +21,17 @@ function checkInplace(self: Tensor, other?: Tensor): boolean {
   if (!isGradEnabled()) return false;
   if (self.requiresGrad && self.isLeaf) throw new AutogradError(LEAF_MESSAGE);
   const base = self._base;
-  const rec = self.requiresGrad || (other?.requiresGrad ?? false);
-  if (base !== null && (base.requiresGrad || rec)) {
-    if (base.requiresGrad && base.isLeaf) throw new AutogradError(VIEW_OF_LEAF_MESSAGE);
-    // PyTorch rewrites the base's history here (CopySlices). Recording on the view alone would leave the base
-    // (and its other views) with a stale history, i.e. silently wrong gradients, so we refuse instead.
-    throw new AutogradError(
-      `in-place ${shapeStr(self.shape)} change of a view of a tensor that requires grad (or with an operand that does) is not supported; use an out-of-place op or clone() first`,
-    );
-  }
-  return rec;
+  if (base !== null && base.requiresGrad && base.isLeaf) throw new AutogradError(VIEW_OF_LEAF_MESSAGE);
+  return self.requiresGrad || (other?.requiresGrad ?? false);
+}
+
+/**
+ * The tensor whose history an in-place op replaces: the base for a view (PyTorch's CopySlices). Our views keep
+ * the base's exact element order, so the op's backward on flat buffers serves the base as is; the view, and any
+ * other view of that base, then picks up the new history when next read (refreshView).
+ */
+function hist(self: Tensor): Tensor {
+  return self._base ?? self;
 }
 
 function bump(self: Tensor): void {
@@ -58,7 +59,7 @@ export function addInplace(self: Tensor, other: Operand, alpha: number): void {
     binaryScalar('add', x, s, x, false);
     bump(self);
     // The gradient passes unchanged; the node still marks the new history (error messages name it).
-    if (rec) record(self, alpha < 0 ? 'SubBackward0' : 'AddBackward0', [self], (g) => [g]);
+    if (rec) record(hist(self), alpha < 0 ? 'SubBackward0' : 'AddBackward0', [hist(self)], (g) => [g]);
     return;
   }
   const io = offsetsInto(other, self, alpha < 0 ? 'sub_' : 'add_');
@@ -78,7 +79,7 @@ export function addInplace(self: Tensor, other: Operand, alpha: number): void {
   if (!rec) return;
   const outShape = self.shape.slice();
   const oShape = other.shape.slice();
-  record(self, alpha < 0 ? 'SubBackward0' : 'AddBackward0', [self, other], (g, needs) => {
+  record(hist(self), alpha < 0 ? 'SubBackward0' : 'AddBackward0', [hist(self), other], (g, needs) => {
     let go: Float32Array | null = null;
     if (needs[1]) {
       const scaled = new Float32Array(g.length);
@@ -97,7 +98,7 @@ export function mulInplace(self: Tensor, other: Operand): void {
     binaryScalar('mul', x, s, x, false);
     bump(self);
     if (rec) {
-      record(self, 'MulBackward0', [self], (g) => {
+      record(hist(self), 'MulBackward0', [hist(self)], (g) => {
         const r = new Float32Array(g.length);
         for (let i = 0; i < g.length; i++) r[i] = g[i] * s;
         return [r];
@@ -117,9 +118,9 @@ export function mulInplace(self: Tensor, other: Operand): void {
   const outShape = self.shape.slice();
   const oShape = other.shape.slice();
   record(
-    self,
+    hist(self),
     'MulBackward0',
-    [self, other],
+    [hist(self), other],
     (g, needs) => {
       let gs: Float32Array | null = null;
       let go: Float32Array | null = null;
@@ -144,7 +145,7 @@ export function fillInplace(self: Tensor, value: number): void {
   const rec = checkInplace(self);
   self.data.fill(value);
   bump(self);
-  if (rec) record(self, 'FillBackward0', [self], () => [null]);
+  if (rec) record(hist(self), 'FillBackward0', [hist(self)], () => [null]);
 }
 
 export function copyInplace(self: Tensor, src: Tensor | number): void {
@@ -162,7 +163,7 @@ export function copyInplace(self: Tensor, src: Tensor | number): void {
   if (!rec) return;
   const outShape = self.shape.slice();
   const sShape = src.shape.slice();
-  record(self, 'CopyBackwards', [self, src], (g, needs) => [null, needs[1] ? sumToShape(g, outShape, sShape) : null]);
+  record(hist(self), 'CopyBackwards', [hist(self), src], (g, needs) => [null, needs[1] ? sumToShape(g, outShape, sShape) : null]);
 }
 
 export function maskedFillInplace(self: Tensor, mask: Tensor, value: number | Tensor): void {
@@ -175,7 +176,7 @@ export function maskedFillInplace(self: Tensor, mask: Tensor, value: number | Te
   bump(self);
   if (!rec) return;
   const mcopy = m.slice();
-  record(self, 'MaskedFillBackward0', [self], (g) => {
+  record(hist(self), 'MaskedFillBackward0', [hist(self)], (g) => {
     const r = new Float32Array(g.length);
     for (let i = 0; i < g.length; i++) r[i] = mcopy[im ? im[i] : i] !== 0 ? 0 : g[i];
     return [r];
