@@ -9,7 +9,8 @@
  * (anything but 2xx and the intended 429s), WebSocket messages/drops/errors, and the server's memory (RSS)
  * before, right after, and after a few seconds of rest.
  *
- * Environment: LOAD_DURATION_S, LOAD_SUBSCRIBERS, LOAD_CONNECTIONS (per autocannon instance, default 8).
+ * Environment: LOAD_DURATION_S, LOAD_SUBSCRIBERS, LOAD_CONNECTIONS (per autocannon instance, default 8),
+ * LOAD_NODE_ARGS (flags for the server process), RATE_LIMIT_PER_MINUTE (default: high enough not to refuse).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -107,7 +108,9 @@ const mib = (b: number) => +(b / 1048576).toFixed(1);
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const dataDir = mkdtempSync(join(os.tmpdir(), 'gradloom-load-'));
-const server = spawn(process.execPath, [join(root, 'dist/src/service/main.js')], {
+// LOAD_NODE_ARGS: extra flags for the server process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+const nodeArgs = (process.env.LOAD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const server = spawn(process.execPath, [...nodeArgs, join(root, 'dist/src/service/main.js')], {
   cwd: root,
   env: {
     ...process.env,
