@@ -328,6 +328,18 @@ describe('JobManager with the real worker pool', () => {
     expect((await finished(manager, 't1', a.job.id)).status).toBe('succeeded');
   });
 
+  it('shares the workers fairly between tenants: a burst from one does not hold back another', async () => {
+    const { manager } = setup({ workers: 1 });
+    const burst = [];
+    for (let i = 0; i < 3; i++) burst.push((await manager.submit('busy', smallJob({ seed: i }))).job);
+    const other = (await manager.submit('quiet', smallJob())).job;
+    await manager.start();
+    const done = await Promise.all([...burst, other].map((j) => finished(manager, j.tenant, j.id)));
+    const order = [...done].sort((a, b) => a.startedAt!.localeCompare(b.startedAt!)).map((j) => j.id);
+    // FIFO would start the quiet tenant's job last; fair share starts it right after the first burst job.
+    expect(order.indexOf(other.id)).toBe(1);
+  });
+
   it('validates data against the model at submit time, including datasets', async () => {
     const { manager, store } = setup();
     await manager.start();

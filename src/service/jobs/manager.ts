@@ -145,6 +145,9 @@ export class DefaultJobManager implements JobManager {
   private readonly running = new Map<string, Run>();
   private started = false;
   private stopping = false;
+  /** Dispatch counter value when each tenant last had a job started (fair share). */
+  private readonly lastServed = new Map<string, number>();
+  private dispatches = 0;
   /** Models loaded for inline predictions, least recently used first. */
   private readonly models = new Map<string, TrainableModel>();
 
@@ -259,11 +262,26 @@ export class DefaultJobManager implements JobManager {
 
   // ---------------------------------------------------------------- dispatch
 
+  /**
+   * Fair share across tenants: the next job is the oldest waiting job of the tenant with the fewest jobs running,
+   * ties going to the tenant served longest ago, so one tenant's burst cannot hold the workers while another
+   * tenant waits (round-robin between tenants). One tenant alone gets plain FIFO.
+   */
   private pump(): void {
     if (!this.started || this.stopping) return;
     while (this.running.size < this.opts.workers && this.queue.length > 0) {
-      const job = this.queue.shift()!;
-      this.launch(job);
+      const runningBy = new Map<string, number>();
+      for (const r of this.running.values()) runningBy.set(r.job.tenant, (runningBy.get(r.job.tenant) ?? 0) + 1);
+      const rank = (j: JobRecord): [number, number] => [runningBy.get(j.tenant) ?? 0, this.lastServed.get(j.tenant) ?? -1];
+      let best = 0;
+      for (let i = 1; i < this.queue.length; i++) {
+        const [r, l] = rank(this.queue[i]!);
+        const [br, bl] = rank(this.queue[best]!);
+        if (r < br || (r === br && l < bl)) best = i;
+      }
+      const [job] = this.queue.splice(best, 1);
+      this.lastServed.set(job!.tenant, ++this.dispatches);
+      this.launch(job!);
     }
   }
 
@@ -595,6 +613,10 @@ export class DefaultJobManager implements JobManager {
     // Jobs from a previous process go first (they were accepted earlier); they may exceed maxQueued: they were
     // acknowledged, so they are never refused now.
     const previous = unfinished.filter((j) => !queuedIds.has(j.id) && !this.running.has(j.id));
+    for (const [i, job] of previous.entries()) {
+      // It was running in a process that is gone: it is waiting again (its progress and snapshot are kept).
+      if (job.status === 'running') previous[i] = await this.store.updateJob(job.id, { status: 'queued' });
+    }
     this.queue.unshift(...previous);
     if (previous.length > 0) {
       this.log.info({ jobs: previous.map((j) => ({ jobId: j.id, status: j.status, epoch: j.epoch })) }, 'resuming unfinished jobs');
