@@ -192,13 +192,18 @@ describe('JobManager with the real worker pool', () => {
   it('replays missed epochs to a late subscriber, then continues live, with no gaps or duplicates', async () => {
     const { manager } = setup();
     await manager.start();
-    const { job } = await manager.submit('t1', twoLayerJob(300));
+    const epochs = 1500;
+    const { job } = await manager.submit('t1', twoLayerJob(epochs));
     await waitFor('some epochs', async () => ((await manager.get('t1', job.id))!.epoch >= 20 ? true : null));
-    const late = await Promise.all([follow(manager, 't1', job.id), follow(manager, 't1', job.id)]);
+    const late = [recorder(), recorder()];
+    for (const r of late) expect(await manager.subscribe('t1', job.id, r.subscriber)).not.toBeNull();
+    // Attached mid-training: what they receive crosses the replay/live boundary.
+    expect((await manager.get('t1', job.id))!.status).toBe('running');
+    await Promise.all(late.map((r) => r.closed));
     const afterEnd = await follow(manager, 't1', job.id);
     const metrics = (await manager.metrics('t1', job.id))!;
     for (const r of [...late, afterEnd]) {
-      expect(r.epochs().map((e) => e.epoch)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+      expect(r.epochs().map((e) => e.epoch)).toEqual(Array.from({ length: epochs }, (_, i) => i + 1));
       expect(r.epochs().map((e) => e.loss)).toEqual(metrics.map((e) => e.loss));
       expect(r.messages.filter((m) => m.type === 'status')).toHaveLength(1);
       expect(r.messages.at(-1)).toMatchObject({ type: 'status', status: 'succeeded' });
