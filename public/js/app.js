@@ -3,7 +3,7 @@
 import { getApiKey, setApiKey } from './api.js';
 import { $, say } from './dom.js';
 import { closeJobPage, initJobPage, openJobPage } from './job-page.js';
-import { refreshJobsList, startJobsList, stopJobsList } from './jobs-list.js';
+import { initJobsList, refreshJobsList, startJobsList, stopJobsList } from './jobs-list.js';
 import { initSubmitForm } from './submit-form.js';
 
 function route() {
@@ -39,6 +39,7 @@ function init() {
     location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
   });
   initJobPage();
+  initJobsList();
   window.addEventListener('hashchange', route);
   route();
 }

@@ -8,8 +8,11 @@ import { $, h, say } from './dom.js';
 import { formatAgo, formatLoss } from './format.js';
 
 const REFRESH_MS = 2000;
+const PAGE_SIZE = 50;
 let timer = null;
 let stopped = true;
+/** How many pages the user asked to see ("Show more" adds one); each refresh follows the cursors that far. */
+let pages = 1;
 
 function row(job) {
   const tr = h('tr', { 'data-job-id': job.id });
@@ -39,10 +42,20 @@ function update(tr, job) {
 async function refresh() {
   const tbody = $('#jobs-table tbody');
   try {
-    const page = await api('GET', '/v1/jobs?limit=50');
+    const items = [];
+    let cursor = null;
+    for (let i = 0; i < pages; i++) {
+      const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+      if (cursor) query.set('cursor', cursor);
+      const page = await api('GET', `/v1/jobs?${query}`);
+      items.push(...page.items);
+      cursor = page.nextCursor;
+      if (!cursor) break;
+    }
+    $('#jobs-more').hidden = !cursor;
     say($('#jobs-error'), '');
     const existing = new Map([...tbody.children].map((tr) => [tr.getAttribute('data-job-id'), tr]));
-    const rows = page.items.map((job) => {
+    const rows = items.map((job) => {
       const tr = existing.get(job.id) ?? row(job);
       update(tr, job);
       return tr;
@@ -77,3 +90,10 @@ export function stopJobsList() {
 }
 
 export const refreshJobsList = refresh;
+
+export function initJobsList() {
+  $('#jobs-more').addEventListener('click', () => {
+    pages++;
+    void refresh();
+  });
+}

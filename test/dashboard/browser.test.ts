@@ -262,6 +262,31 @@ test('while a job trains, the curve grows in steps and the line is redrawn from 
   }
 });
 
+test('the jobs list pages with "Show more" and keeps following the cursors on refresh', async () => {
+  const t = await makeTestApp();
+  try {
+    t.fake!.paused = true; // queued jobs stay put
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const url = `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`;
+    const ids: string[] = [];
+    for (let i = 0; i < 55; i++) {
+      const res = await fetch(`${url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...twoLayerSpec, name: `job ${i}` }) });
+      ids.push(((await res.json()) as { id: string }).id);
+    }
+    await page.goto(url + '/#/');
+    await expect.poll(() => page.locator('#jobs-table tbody tr').count()).toBe(50);
+    expect(await page.getAttribute('#jobs-table tbody tr:first-child', 'data-job-id')).toBe(ids[54]);
+    expect(await page.isVisible('#jobs-more')).toBe(true);
+    await page.click('#jobs-more');
+    await expect.poll(() => page.locator('#jobs-table tbody tr').count()).toBe(55);
+    expect(await page.getAttribute('#jobs-table tbody tr:last-child', 'data-job-id')).toBe(ids[0]);
+    expect(await page.isVisible('#jobs-more')).toBe(false);
+    expect(await page.locator('#jobs-table tbody tr:last-child .badge').textContent()).toBe('queued');
+  } finally {
+    await t.close();
+  }
+});
+
 test('no script errors or CSP violations on the way', () => {
   expect(problems).toEqual([]);
 });
