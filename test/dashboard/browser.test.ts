@@ -219,6 +219,22 @@ test("the API's validation errors appear next to the fields they concern", async
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-form-errors.png'), fullPage: true });
 });
 
+test('the Cancel button stops a running job and the page shows it', async () => {
+  await page.goto(server.url + '/#/');
+  const long = (await (await server.api('POST', '/v1/jobs', { ...twoLayerSpec, name: 'to cancel', training: { ...twoLayerSpec.training, epochs: 100_000 } })).json()) as { id: string };
+  await waitForJob(server, long.id, (j) => j.status === 'running' && j.epoch >= 1);
+  await page.click(`tr[data-job-id="${long.id}"] a`);
+  await expect.poll(async () => Number(await page.getAttribute('#loss-chart', 'data-points'))).toBeGreaterThan(0);
+  expect(await page.isEnabled('#cancel-btn')).toBe(true);
+  await page.click('#cancel-btn');
+  await expect.poll(() => page.getAttribute('#job-status', 'data-status'), { timeout: 30_000 }).toBe('cancelled');
+  expect(await page.textContent('#action-status')).toMatch(/^(Cancelled\.|Cancel requested: the job stops at the end of its current epoch\.)$/);
+  expect(await page.isDisabled('#cancel-btn')).toBe(true);
+  expect(await page.textContent('#job-announce')).toMatch(/^cancelled · epoch \d+ of 100000/);
+  const job = (await (await server.api('GET', `/v1/jobs/${long.id}`)).json()) as { status: string };
+  expect(job.status).toBe('cancelled');
+});
+
 test('while a job trains, the curve grows in steps and the line is redrawn from each new checkpoint', async () => {
   // The fake runtime (test/helpers/fake-manager.ts) spaces epochs 100 ms apart and writes weight = epoch into each
   // checkpoint, so the page has time to show intermediate states and each line is told apart by its epoch.
