@@ -15,7 +15,7 @@ import { parseSafetensors } from '../../src/engine/safetensorsFormat.js';
 import { checkJobSpec } from '../../src/service/limits.js';
 import { leaksInternals } from '../../src/service/plugins/security.js';
 import { jobSpecSchema } from '../../src/spec/job-spec.js';
-import { ALICE_KEY, auth, BOB_KEY, makeHardenedApp, TWO_TENANTS, waitForJob, type HardenedApp } from '../hardening/service.js';
+import { ALICE_KEY, auth, BOB_KEY, makeHardenedApp, realManager, TWO_TENANTS, waitForJob, type HardenedApp } from '../hardening/service.js';
 import {
   csvUpload,
   encodeId,
@@ -54,7 +54,7 @@ const statuses = new Map<number, number>();
 let heapBefore = 0;
 
 beforeAll(async () => {
-  h = await makeHardenedApp({ env: ENV });
+  h = await makeHardenedApp({ env: ENV, manager: realManager(1) });
   const res = await h.app.inject({
     method: 'POST',
     url: '/v1/jobs',
@@ -207,6 +207,35 @@ describe('fuzz: hostile requests', () => {
       checkAnswer({ method: 'GET', url, mustFail: true, label: `authorization ${JSON.stringify(authorization)}` }, res);
       expect(res.statusCode).toBe(401);
     });
+  });
+
+  it('with the default limits, specs that would allocate gigabytes are refused before anything is queued', async () => {
+    const d = await makeHardenedApp({ env: { API_KEYS: TWO_TENANTS }, manager: realManager(1) });
+    try {
+      const two = (inputDim: number, hiddenDim: number, outputDim: number, n: number, extra: Record<string, unknown> = {}) => ({
+        model: { kind: 'two_layer_net', inputDim, hiddenDim, outputDim },
+        data: { kind: 'random', n },
+        training: { epochs: 1, loss: 'mse', optimizer: { kind: 'adam', lr: 0.1 }, ...extra },
+      });
+      const cases: [unknown, RegExp][] = [
+        [two(10_000, 10_000, 1_000, 64), /MAX_PARAMETERS/], // 110M parameters: 1.3 GB with Adam state
+        [two(10_000, 1_000, 10, 1_000_000), /MAX_JOB_MEMORY_BYTES/], // 40 GB of random data
+        [two(1_000, 100, 10, 1_000_000, { batchSize: 1_000_000 }), /MAX_JOB_MEMORY_BYTES/],
+        [two(2 ** 31, 1, 1, 1), /MAX_INPUT_DIM/],
+        [two(8, 8, 8, Number.MAX_SAFE_INTEGER), /MAX_DATASET_ROWS/],
+        [{ ...two(8, 8, 8, 8), training: { epochs: 1e15, loss: 'mse', optimizer: { kind: 'sgd', lr: 0.1 } } }, /MAX_EPOCHS/],
+      ];
+      for (const [spec, limit] of cases) {
+        const res = await d.app.inject({ method: 'POST', url: '/v1/jobs', headers: auth(ALICE_KEY), payload: spec as object });
+        expect(res.statusCode, res.body).toBe(400);
+        expect(res.json().message).toMatch(limit);
+        count++;
+      }
+      const list = await d.app.inject({ method: 'GET', url: '/v1/jobs', headers: auth(ALICE_KEY) });
+      expect(list.json().items).toEqual([]);
+    } finally {
+      await d.close();
+    }
   });
 
   it('sent at least 10,000 requests, still serves, and kept its heap bounded', async () => {

@@ -6,14 +6,10 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseSafetensors } from '../../src/engine/safetensorsFormat.js';
-import { createJobManager } from '../../src/service/jobs/manager.js';
-import type { JobStore } from '../../src/service/jobs/types.js';
-import type { Config } from '../../src/service/config.js';
-import { ALICE_KEY, auth, BOB_KEY, makeHardenedApp, TWO_TENANTS, waitForJob, type HardenedApp } from './service.js';
+import { ALICE_KEY, auth, BOB_KEY, makeHardenedApp, realManager, TWO_TENANTS, waitForJob, type HardenedApp } from './service.js';
 
 // The runtime engineer's test worker: the real one, plus failure modes chosen by the job's name.
 const TEST_WORKER = fileURLToPath(new URL('../service/helpers/test-train-worker.mjs', import.meta.url));
-const silent = { info() {}, warn() {}, error() {}, debug() {} };
 
 const apps: HardenedApp[] = [];
 afterEach(async () => {
@@ -21,20 +17,7 @@ afterEach(async () => {
 });
 
 async function realApp(env: Record<string, string> = {}, workers = 1): Promise<HardenedApp> {
-  const h = await makeHardenedApp({
-    env: { API_KEYS: TWO_TENANTS, ...env },
-    manager: (store: JobStore, config: Config) =>
-      createJobManager({
-        store,
-        logger: silent,
-        workers,
-        maxQueued: config.limits.maxQueuedJobs,
-        streamBufferMessages: config.limits.streamBufferMessages,
-        jobTimeoutMs: config.limits.jobTimeoutMs,
-        cancelGraceMs: 300,
-        workerScript: TEST_WORKER,
-      }),
-  });
+  const h = await makeHardenedApp({ env: { API_KEYS: TWO_TENANTS, ...env }, manager: realManager(workers, TEST_WORKER) });
   apps.push(h);
   return h;
 }

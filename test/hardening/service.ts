@@ -9,6 +9,7 @@ import type { RouteOptions } from 'fastify';
 import { buildApp, type App } from '../../src/service/app.js';
 import { loadConfig, type Config } from '../../src/service/config.js';
 import type { JobManager, JobStore } from '../../src/service/jobs/types.js';
+import { createJobManager } from '../../src/service/jobs/manager.js';
 import { registerHardening } from '../../src/service/plugins/hardening.js';
 import { createSqliteStore } from '../../src/service/store/sqlite.js';
 import { FakeJobManager } from '../helpers/fake-manager.js';
@@ -68,6 +69,23 @@ export async function makeHardenedApp(
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+const silent = { info() {}, warn() {}, error() {}, debug() {} };
+
+/** The real runtime (Piscina running dist/workers; `npm test` builds first), configured from `config`. */
+export function realManager(workers = 1, workerScript?: string) {
+  return (store: JobStore, config: Config): JobManager =>
+    createJobManager({
+      store,
+      logger: silent,
+      workers,
+      maxQueued: config.limits.maxQueuedJobs,
+      streamBufferMessages: config.limits.streamBufferMessages,
+      jobTimeoutMs: config.limits.jobTimeoutMs,
+      cancelGraceMs: 300,
+      ...(workerScript ? { workerScript } : {}),
+    });
 }
 
 export const auth = (key: string) => ({ authorization: `Bearer ${key}` });

@@ -2,10 +2,10 @@
  * Tenancy through every route: with two keys, each of Alice's resources (job, its stream, checkpoints,
  * predictions, dataset) is a 404 for Bob, exactly as if it did not exist, while the same request with Alice's key
  * is not a 404 (so the URLs are right and the 404 is about ownership). The routes are enumerated from the app, so
- * a route added later is covered without editing this test.
+ * a route added later is covered without editing this test. The real runtime runs the jobs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALICE_KEY, auth, BOB_KEY, makeHardenedApp, TWO_TENANTS, waitForJob, type HardenedApp } from './service.js';
+import { ALICE_KEY, auth, BOB_KEY, makeHardenedApp, realManager, TWO_TENANTS, waitForJob, type HardenedApp } from './service.js';
 
 let h: HardenedApp;
 let jobId: string;
@@ -19,7 +19,7 @@ const spec = {
 };
 
 beforeAll(async () => {
-  h = await makeHardenedApp({ env: { API_KEYS: TWO_TENANTS } });
+  h = await makeHardenedApp({ env: { API_KEYS: TWO_TENANTS }, manager: realManager(1) });
   const job = await h.app.inject({ method: 'POST', url: '/v1/jobs', headers: auth(ALICE_KEY), payload: spec });
   expect(job.statusCode).toBe(201);
   jobId = job.json().id;
