@@ -39,16 +39,23 @@ const INK = '#1a1a1a';
 const GRID = '#d9d9d9';
 const MUTED = '#4d4d4d'; // 8.5:1 on white
 
-function scaleFor(values: number[], log: boolean): Scale {
-  const finite = values.filter((v) => Number.isFinite(v) && (!log || v > 0));
-  if (finite.length === 0) return log ? logScale(0.1, 1) : linearScale(0, 1);
+/** Bounds of usable values in one pass (no intermediate arrays: a curve can have 100k points). */
+function bounds(series: Series[], axis: 0 | 1): { min: number; max: number } {
   let min = Infinity;
   let max = -Infinity;
-  for (const v of finite) {
-    if (v < min) min = v;
-    if (v > max) max = v;
+  for (const s of series) {
+    for (const p of s.points) {
+      const v = p[axis];
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
   }
-  return log ? logScale(min, max) : linearScale(min, max);
+  return { min, max };
+}
+
+function scaleFor(range: { min: number; max: number }, log: boolean): Scale {
+  if (!(range.min <= range.max)) return log ? logScale(0.1, 1) : linearScale(0, 1);
+  return log ? logScale(range.min, range.max) : linearScale(range.min, range.max);
 }
 
 /** Keeps the shape of a long line at a fraction of the points: per pixel column, its first, lowest, highest and last point. */
@@ -96,9 +103,8 @@ export function renderChart(options: ChartOptions): string {
   const usable = (p: [number, number]) =>
     Number.isFinite(p[0]) && Number.isFinite(p[1]) && (!xLog || p[0] > 0) && (!yLog || p[1] > 0);
   const series = options.series.map((s) => ({ ...s, points: s.points.filter(usable) }));
-  const all = series.flatMap((s) => s.points);
-  const xs = scaleFor(all.map((p) => p[0]), xLog);
-  const ys = scaleFor(all.map((p) => p[1]), yLog);
+  const xs = scaleFor(bounds(series, 0), xLog);
+  const ys = scaleFor(bounds(series, 1), yLog);
   const px = (x: number) => project(xs, x, left, right);
   const py = (y: number) => project(ys, y, bottom, top);
 
