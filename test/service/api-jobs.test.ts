@@ -218,6 +218,11 @@ describe('reading jobs', () => {
     } while (cursor && pages < 10);
     expect(pages).toBe(3);
     expect(seen).toEqual([...ids].reverse());
+    // List items summarise inline data; the job itself has the rows.
+    const first = (await request(t.app.server).get('/v1/jobs?limit=1').expect(200)).body.items[0];
+    expect(first.spec.data).toEqual({ kind: 'inline', rows: 15 });
+    expect(first.spec.model).toEqual(regressionSpec.model);
+    expect((await request(t.app.server).get(`/v1/jobs/${first.id}`).expect(200)).body.spec.data).toEqual(regressionSpec.data);
 
     await request(t.app.server).post(`/v1/jobs/${ids[2]}/cancel`).expect(200);
     const cancelled = await request(t.app.server).get('/v1/jobs?status=cancelled').expect(200);

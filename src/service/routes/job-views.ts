@@ -2,7 +2,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { JobRecord } from '../jobs/types.js';
 import type { z } from 'zod';
-import type { jobSchema } from '../schemas/jobs.js';
+import type { jobSchema, jobSummarySchema } from '../schemas/jobs.js';
 
 export const finiteOrNull = (value: number | null | undefined): number | null =>
   typeof value === 'number' && Number.isFinite(value) ? value : null;
@@ -35,6 +35,13 @@ export function toJobView(job: JobRecord): z.output<typeof jobSchema> {
     error: job.error ? { code: job.error.code, message: job.error.message } : null,
     links: jobLinks(job.id),
   };
+}
+
+/** For lists: the same, with inline rows replaced by their count. */
+export function toJobSummary(job: JobRecord): z.output<typeof jobSummarySchema> {
+  const view = toJobView(job);
+  const { data } = view.spec;
+  return { ...view, spec: { ...view.spec, data: data.kind === 'inline' ? { kind: 'inline', rows: data.x.length } : data } };
 }
 
 /** JSON with sorted keys, for comparing two specs regardless of key order. */

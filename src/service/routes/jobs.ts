@@ -7,7 +7,7 @@ import { checkJobSpec } from '../limits.js';
 import { ApiError, notFound, validationError } from '../plugins/errors.js';
 import { errors, idParamsSchema } from '../schemas/common.js';
 import { jobPageSchema, jobSchema, listJobsQuerySchema, metricsSchema } from '../schemas/jobs.js';
-import { canonicalJson, finiteOrNull, toJobView, logJobId } from './job-views.js';
+import { canonicalJson, finiteOrNull, logJobId, toJobSummary, toJobView } from './job-views.js';
 
 const idempotencyHeaders = z.looseObject({
   'idempotency-key': z
@@ -83,6 +83,7 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ['jobs'],
         summary: 'List jobs, newest first',
+        description: 'Items are summaries: inline training data is reduced to its row count (GET /v1/jobs/:id has it all).',
         querystring: listJobsQuerySchema,
         response: { 200: jobPageSchema, ...errors(400) },
       },
@@ -90,7 +91,7 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request) => {
       const { limit, cursor, status } = request.query;
       const page = await manager.list({ tenant: request.tenant, limit, cursor, status });
-      return { items: page.items.map(toJobView), nextCursor: page.nextCursor };
+      return { items: page.items.map(toJobSummary), nextCursor: page.nextCursor };
     },
   );
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { jobSpecSchema } from '../../spec/job-spec.js';
+import { datasetDataSchema, jobSpecSchema, randomDataSchema } from '../../spec/job-spec.js';
 import { timestamp } from './common.js';
 
 export const jobStatusSchema = z
@@ -40,6 +40,19 @@ export const jobSchema = z
   })
   .meta({ id: 'Job' });
 
+/** A list shows many jobs: inline rows (up to MAX_BODY_BYTES each) are reduced to their count. */
+export const inlineDataSummarySchema = z
+  .object({ kind: z.literal('inline'), rows: z.number().int().describe('Rows of x (and y); GET /v1/jobs/:id has the data') })
+  .describe('Inline data, summarised');
+
+export const jobSummarySchema = jobSchema
+  .extend({
+    spec: jobSchema.shape.spec.extend({
+      data: z.discriminatedUnion('kind', [inlineDataSummarySchema, randomDataSchema, datasetDataSchema]),
+    }),
+  })
+  .meta({ id: 'JobSummary', description: 'A job as GET /v1/jobs lists it: inline data reduced to its row count' });
+
 export const listJobsQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20).describe('Page size, 1..100'),
   cursor: z.string().min(1).max(512).optional().describe('nextCursor of the previous page'),
@@ -48,7 +61,7 @@ export const listJobsQuerySchema = z.object({
 
 export const jobPageSchema = z
   .object({
-    items: z.array(jobSchema),
+    items: z.array(jobSummarySchema),
     nextCursor: z.string().nullable().describe('Pass as ?cursor= for the next page; null on the last page'),
   })
   .meta({ id: 'JobPage' });
