@@ -299,7 +299,17 @@ export class DefaultJobManager implements JobManager {
     };
     this.running.set(job.id, run);
     this.execute(run)
-      .catch((err) => this.log.error({ jobId: job.id, err }, 'job runtime error'))
+      .catch(async (err) => {
+        this.log.error({ jobId: job.id, err }, 'job runtime error');
+        // Never leave a job 'running' with nothing running it.
+        try {
+          if (run.stopReason !== 'delete' && run.stopReason !== 'drain') {
+            await this.finishJob(run, 'failed', { code: 'internal', message: `internal error: ${errorText(err)}` });
+          }
+        } catch {
+          // The store itself is failing; the job is resumed or failed on the next start().
+        }
+      })
       .finally(() => {
         if (run.graceTimer) clearTimeout(run.graceTimer);
         this.running.delete(job.id);
