@@ -42,7 +42,7 @@ function streamOnce(client: Client, job: JobView, onMessage: (m: StreamMessage) 
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(client.wsUrl(`/v1/jobs/${encodeURIComponent(job.id)}/stream`), { headers: client.headers() });
     let final: StreamMessage | null = null;
-    ws.on('unexpected-response', (_req, res) => {
+    ws.on('unexpected-response', (req, res) => {
       let text = '';
       res.on('data', (chunk: Buffer) => (text += chunk.toString()));
       res.on('end', () => {
@@ -53,6 +53,8 @@ function streamOnce(client: Client, job: JobView, onMessage: (m: StreamMessage) 
           // not JSON: keep the text
         }
         reject(new CliError(`cannot open the stream of job ${job.id}: ${message} (HTTP ${res.statusCode})`));
+        // With this listener, ws leaves aborting the refused upgrade to us.
+        req.destroy();
       });
     });
     ws.on('message', (data) => {
