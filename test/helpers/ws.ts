@@ -15,8 +15,8 @@ export interface StreamResult {
   reason: string;
 }
 
-export function openStream(host: string, jobId: string): { ws: WebSocket; done: Promise<StreamResult> } {
-  const ws = new WebSocket(`ws://${host}/v1/jobs/${jobId}/stream`);
+export function openStream(host: string, jobId: string, query = ''): { ws: WebSocket; done: Promise<StreamResult> } {
+  const ws = new WebSocket(`ws://${host}/v1/jobs/${jobId}/stream${query}`);
   const messages: Array<Record<string, unknown>> = [];
   const done = new Promise<StreamResult>((resolve, reject) => {
     ws.on('message', (data) => messages.push(JSON.parse(String(data)) as Record<string, unknown>));
@@ -31,8 +31,8 @@ export function openStream(host: string, jobId: string): { ws: WebSocket; done: 
   return { ws, done };
 }
 
-export function streamOf(host: string, jobId: string): Promise<StreamResult> {
-  return openStream(host, jobId).done;
+export function streamOf(host: string, jobId: string, query = ''): Promise<StreamResult> {
+  return openStream(host, jobId, query).done;
 }
 
 /** Epoch numbers and losses of a stream, and its final status message. */

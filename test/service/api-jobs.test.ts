@@ -195,6 +195,9 @@ describe('reading jobs', () => {
     expect(res.body.epochs.map((e: { epoch: number }) => e.epoch)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
     expect(res.body.epochs.map((e: { loss: number }) => e.loss)).toEqual(Array.from({ length: 60 }, (_, i) => 1 / (i + 1)));
     for (const e of res.body.epochs) expect(e.elapsedMs).toBeGreaterThanOrEqual(0);
+    const tail = await request(t.app.server).get(`/v1/jobs/${body.id}/metrics?from=58`).expect(200);
+    expect(tail.body.epochs.map((e: { epoch: number }) => e.epoch)).toEqual([58, 59, 60]);
+    await request(t.app.server).get(`/v1/jobs/${body.id}/metrics?from=x`).expect(400);
     await request(t.app.server).get('/v1/jobs/j_missing/metrics').expect(404);
   });
 

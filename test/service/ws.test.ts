@@ -40,6 +40,12 @@ test('a late subscriber gets the epochs it missed: mid-run and after the end', a
   expect(summarize(mid).last).toMatchObject({ type: 'status', status: 'succeeded' });
   const after = await streamOf(host, body.id);
   expect(after.messages).toEqual([...range(100).map((e) => ({ type: 'epoch', epoch: e, loss: 1 / e })), summarize(mid).last]);
+  // A client that reconnects asks only for what it has not seen.
+  const resumed = await streamOf(host, body.id, '?from=98');
+  expect(resumed.messages).toEqual([98, 99, 100].map((e) => ({ type: 'epoch', epoch: e, loss: 1 / e })).concat([summarize(mid).last as never]));
+  const bad = (await streamOf(host, body.id, '?from=0').catch((e: unknown) => e)) as { statusCode: number; body: string };
+  expect(bad.statusCode).toBe(400);
+  expect(JSON.parse(bad.body).issues).toEqual([{ path: 'query.from', message: 'must be >= 1, got string "0"' }]);
 });
 
 test('many subscribers on many concurrent jobs each get their whole stream', async () => {

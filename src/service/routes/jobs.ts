@@ -6,7 +6,7 @@ import { TERMINAL_STATUSES, type JobRecord } from '../jobs/types.js';
 import { checkJobSpec } from '../limits.js';
 import { ApiError, notFound, validationError } from '../plugins/errors.js';
 import { errors, idParamsSchema } from '../schemas/common.js';
-import { jobPageSchema, jobSchema, listJobsQuerySchema, metricsSchema } from '../schemas/jobs.js';
+import { fromEpochQuerySchema, jobPageSchema, jobSchema, listJobsQuerySchema, metricsSchema } from '../schemas/jobs.js';
 import { canonicalJson, finiteOrNull, logJobId, toJobSummary, toJobView } from './job-views.js';
 
 const idempotencyHeaders = z.looseObject({
@@ -113,9 +113,10 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['jobs'],
-        summary: 'The whole loss history',
+        summary: 'The loss history (from epoch `from`, 1 by default)',
         params: idParamsSchema,
-        response: { 200: metricsSchema, ...errors(404) },
+        querystring: fromEpochQuerySchema,
+        response: { 200: metricsSchema, ...errors(400, 404) },
       },
     },
     async (request) => {
@@ -123,7 +124,9 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
       if (!epochs) throw notFound('job', request.params.id);
       return {
         jobId: request.params.id,
-        epochs: epochs.map((e) => ({ epoch: e.epoch, loss: finiteOrNull(e.loss), elapsedMs: e.elapsedMs })),
+        epochs: epochs
+          .filter((e) => e.epoch >= request.query.from)
+          .map((e) => ({ epoch: e.epoch, loss: finiteOrNull(e.loss), elapsedMs: e.elapsedMs })),
       };
     },
   );

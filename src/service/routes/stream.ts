@@ -9,7 +9,7 @@ import { WebSocket } from 'ws';
 import type { StreamMessage } from '../jobs/types.js';
 import { ApiError, notFound } from '../plugins/errors.js';
 import { errors, idParamsSchema } from '../schemas/common.js';
-import { streamMessageSchema } from '../schemas/jobs.js';
+import { fromEpochQuerySchema, streamMessageSchema } from '../schemas/jobs.js';
 import { finiteOrNull, logJobId } from './job-views.js';
 
 /** Close codes: 1000 after the final status; 4404 when the job vanished between the handshake and the subscription. */
@@ -37,9 +37,11 @@ export const streamRoutes: FastifyPluginAsyncZod = async (app) => {
           'subscriber misses nothing), then live `{type: "epoch", epoch, loss}`, then one `{type: "status", ...}` with the ' +
           'final status, then the server closes with 1000. A subscriber that falls more than STREAM_BUFFER_MESSAGES behind ' +
           'gets `{type: "dropped", count, reason}` in place of the epochs it missed (GET /metrics has them all) and still ' +
-          'gets the final status; it never slows training or other subscribers. Unknown job: 404 before the upgrade.',
+          'gets the final status; it never slows training or other subscribers. Unknown job: 404 before the upgrade. ' +
+          'With `?from=k` the replay starts at epoch k (for a client that reconnects).',
         params: idParamsSchema,
-        response: { 101: streamMessageSchema.describe('Switching protocols; frames are StreamMessages'), ...errors(404, 426) },
+        querystring: fromEpochQuerySchema,
+        response: { 101: streamMessageSchema.describe('Switching protocols; frames are StreamMessages'), ...errors(400, 404, 426) },
       },
       preValidation: async (request, reply) => {
         const { id } = request.params as { id: string };
@@ -51,6 +53,7 @@ export const streamRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     wsHandler: (socket, request) => {
       const { id } = request.params;
+      const { from } = request.query;
       let unsubscribe: (() => void) | null = null;
       let closed = false;
       // The hub delivers a batch of epochs (and a replay) synchronously; corking the TCP socket until the next tick
@@ -76,6 +79,7 @@ export const streamRoutes: FastifyPluginAsyncZod = async (app) => {
         .subscribe(request.tenant, id, {
           send(message) {
             if (socket.readyState !== WebSocket.OPEN) return false;
+            if (message.type === 'epoch' && message.epoch < from) return true;
             if (!corked && tcp) {
               corked = true;
               tcp.cork();

@@ -72,6 +72,15 @@ export const epochMetricSchema = z.object({
   elapsedMs: z.number().describe('Wall-clock ms since the job started running'),
 });
 
+export const fromEpochQuerySchema = z.object({
+  from: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(1)
+    .describe('First epoch to include (1-based): a client that reconnects asks only for what it has not seen'),
+});
+
 export const metricsSchema = z
   .object({ jobId: z.string(), epochs: z.array(epochMetricSchema) })
   .meta({ id: 'JobMetrics' });
