@@ -21,7 +21,7 @@ test('the document is sane: every operation has responses, and the WebSocket rou
   const doc = (await generateOpenApi()) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
   for (const [path, ops] of Object.entries(doc.paths))
     for (const [method, op] of Object.entries(ops)) expect(Object.keys(op.responses), `${method} ${path}`).not.toHaveLength(0);
-  expect(Object.keys(doc.paths['/v1/jobs/{id}/stream'].get.responses)).toEqual(['101', '404', '426']);
+  expect(Object.keys(doc.paths['/v1/jobs/{id}/stream'].get.responses)).toEqual(['101', '400', '404', '426']);
 });
 
 interface Recorded {
