@@ -57,7 +57,7 @@ export function binarySame(op: BinaryOp, a: Float32Array, b: Float32Array, out: 
   const n = out.length;
   if (n >= WASM_ELEMENTWISE_MIN && a.length === n && b.length === n) {
     const k = elementwiseKernels();
-    if (k) return k.binary(op, a, b, out);
+    if (k && k.binary(op, a, b, out)) return;
   }
   switch (op) {
     case 'add': for (let i = 0; i < n; i++) out[i] = a[i] + b[i]; break;
@@ -72,7 +72,7 @@ export function binaryScalar(op: BinaryOp, a: Float32Array, s: number, out: Floa
   const n = out.length;
   if (n >= WASM_ELEMENTWISE_MIN && a.length === n) {
     const k = elementwiseKernels();
-    if (k) return k.scalar(op, a, s, out, scalarLeft);
+    if (k && k.scalar(op, a, s, out, scalarLeft)) return;
   }
   switch (op) {
     case 'add': for (let i = 0; i < n; i++) out[i] = a[i] + s; break;
@@ -95,7 +95,7 @@ export function axpyInto(x: Float32Array, y: Float32Array, alpha: number): void 
   if (alpha === -1) return binarySame('sub', x, y, x);
   if (n >= WASM_ELEMENTWISE_MIN && y.length === n) {
     const k = elementwiseKernels();
-    if (k) return k.axpy(x, y, alpha);
+    if (k && k.axpy(x, y, alpha)) return;
   }
   for (let i = 0; i < n; i++) x[i] += alpha * y[i];
 }
@@ -105,7 +105,7 @@ export function clampKernel(x: Float32Array, lo: number, hi: number, out: Float3
   const n = out.length;
   if (n >= WASM_ELEMENTWISE_MIN && x.length === n) {
     const k = elementwiseKernels();
-    if (k) return k.clamp(x, out, lo, hi);
+    if (k && k.clamp(x, out, lo, hi)) return;
   }
   // Math.max/min propagate NaN, as PyTorch's clamp does.
   if (hi === Infinity) for (let i = 0; i < n; i++) out[i] = Math.max(x[i], lo);
@@ -117,7 +117,7 @@ export function clampBackwardKernel(x: Float32Array, g: Float32Array, lo: number
   const n = out.length;
   if (n >= WASM_ELEMENTWISE_MIN && x.length === n && g.length === n) {
     const k = elementwiseKernels();
-    if (k) return k.clampBackward(x, g, out, lo, hi);
+    if (k && k.clampBackward(x, g, out, lo, hi)) return;
   }
   for (let i = 0; i < n; i++) out[i] = x[i] >= lo && x[i] <= hi ? g[i] : 0;
 }

@@ -7,23 +7,27 @@
  * manual allocator. Scratch grows to the largest product seen and is reused; it never grows otherwise.
  */
 import type { GemmArgs } from './gemm.js';
+import { sgemmJs } from './js-gemm.js';
 
 export type GemmFn = (args: GemmArgs) => void;
 
 export type BinaryOpName = 'add' | 'sub' | 'mul' | 'div';
 
-/** Elementwise kernels on Float32Arrays (operands are copied through wasm memory; `out` may alias an input). */
+/**
+ * Elementwise kernels on Float32Arrays (operands are copied through wasm memory; `out` may alias an input). Each
+ * returns false, having done nothing, when its operands do not fit in the scratch memory; the caller then loops in JS.
+ */
 export interface ElementwiseKernels {
   /** out = a (op) b, all of the same length. */
-  binary(op: BinaryOpName, a: Float32Array, b: Float32Array, out: Float32Array): void;
+  binary(op: BinaryOpName, a: Float32Array, b: Float32Array, out: Float32Array): boolean;
   /** out = a (op) s, or s (op) a when `left`; s is a float32 value. */
-  scalar(op: BinaryOpName, a: Float32Array, s: number, out: Float32Array, left: boolean): void;
+  scalar(op: BinaryOpName, a: Float32Array, s: number, out: Float32Array, left: boolean): boolean;
   /** x = x + alpha*y, rounded like JavaScript's float64 expression. */
-  axpy(x: Float32Array, y: Float32Array, alpha: number): void;
+  axpy(x: Float32Array, y: Float32Array, alpha: number): boolean;
   /** out = min(max(a, lo), hi). */
-  clamp(a: Float32Array, out: Float32Array, lo: number, hi: number): void;
+  clamp(a: Float32Array, out: Float32Array, lo: number, hi: number): boolean;
   /** out = lo <= x <= hi ? g : 0. */
-  clampBackward(x: Float32Array, g: Float32Array, out: Float32Array, lo: number, hi: number): void;
+  clampBackward(x: Float32Array, g: Float32Array, out: Float32Array, lo: number, hi: number): boolean;
 }
 
 export interface WasmKernels {
@@ -95,6 +99,8 @@ export const hasWasmSimd = (): boolean => validates(SIMD_PROBE);
 export const hasRelaxedSimd = (): boolean => validates(RELAXED_PROBE);
 
 const PAD = 16;
+/** Scratch limit: 2 GiB minus a page, so byte addresses fit in a signed i32. */
+const MAX_SCRATCH = 2 ** 31 - 65536;
 /** From this many columns on, B is packed into strips first (measured: 1024³ gains, N = 100 does not). */
 const PACK_MIN_N = 256;
 const align = (n: number) => (n + 15) & ~15;
@@ -119,11 +125,18 @@ function host(ex: GemmExports): WasmKernels {
   const memory = ex.memory;
   let heap = new Float32Array(memory.buffer);
 
-  function reserve(bytes: number): void {
-    if (bytes <= memory.buffer.byteLength) return;
-    const pages = Math.ceil((bytes - memory.buffer.byteLength) / 65536);
-    memory.grow(pages);
+  /** Makes the scratch at least `bytes` long; false when it cannot (then the caller computes in JavaScript). */
+  function reserve(bytes: number): boolean {
+    if (bytes <= memory.buffer.byteLength) return true;
+    // Byte addresses stay below 2^31 so that no i32 address arithmetic in the module can wrap.
+    if (bytes > MAX_SCRATCH) return false;
+    try {
+      memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
+    } catch {
+      return false;
+    }
     heap = new Float32Array(memory.buffer);
+    return true;
   }
 
   const binFns: Record<BinaryOpName, Bin> = { add: ex.ew_add, sub: ex.ew_sub, mul: ex.ew_mul, div: ex.ew_div };
@@ -133,49 +146,56 @@ function host(ex: GemmExports): WasmKernels {
   // Elementwise scratch: up to three regions of n floats at fixed offsets (results are written over the first).
   function slots(n: number, count: number): number {
     const bytes = align(n * 4 + PAD);
-    reserve(PAD + bytes * count);
-    return bytes;
+    return reserve(PAD + bytes * count) ? bytes : 0;
   }
   const elementwise: ElementwiseKernels = {
     binary(op, a, b, out) {
       const n = out.length;
       const step = slots(n, 2);
+      if (step === 0) return false;
       const pa = PAD;
       const pb = PAD + step;
       heap.set(a, pa >> 2);
       heap.set(b, pb >> 2);
       binFns[op](pa, pb, pa, n);
       out.set(heap.subarray(pa >> 2, (pa >> 2) + n));
+      return true;
     },
     scalar(op, a, s, out, left) {
       const n = out.length;
-      slots(n, 1);
+      if (slots(n, 1) === 0) return false;
       heap.set(a, PAD >> 2);
       (left ? rscaFns : scaFns)[op](PAD, s, PAD, n);
       out.set(heap.subarray(PAD >> 2, (PAD >> 2) + n));
+      return true;
     },
     axpy(x, y, alpha) {
       const n = x.length;
       const step = slots(n, 2);
+      if (step === 0) return false;
       heap.set(x, PAD >> 2);
       heap.set(y, (PAD + step) >> 2);
       ex.axpy(PAD, PAD + step, n, alpha);
       x.set(heap.subarray(PAD >> 2, (PAD >> 2) + n));
+      return true;
     },
     clamp(a, out, lo, hi) {
       const n = out.length;
-      slots(n, 1);
+      if (slots(n, 1) === 0) return false;
       heap.set(a, PAD >> 2);
       ex.clamp(PAD, PAD, n, lo, hi);
       out.set(heap.subarray(PAD >> 2, (PAD >> 2) + n));
+      return true;
     },
     clampBackward(x, g, out, lo, hi) {
       const n = out.length;
       const step = slots(n, 2);
+      if (step === 0) return false;
       heap.set(x, PAD >> 2);
       heap.set(g, (PAD + step) >> 2);
       ex.clamp_bwd(PAD, PAD + step, PAD, n, lo, hi);
       out.set(heap.subarray(PAD >> 2, (PAD >> 2) + n));
+      return true;
     },
   };
 
@@ -202,7 +222,8 @@ function host(ex: GemmExports): WasmKernels {
     const packedLen = (Math.ceil(N / 4) * 4) * K;
     const praw = align(pt + packedLen * 4 + PAD);
     // accumulateRounded: C's old values go to the region after the product (the B scratch is free again by then).
-    reserve(Math.max(pack ? praw + bLen * 4 + PAD : transB ? pt + bLen * 4 + PAD : pt, rounded ? pt + cLen * 4 + PAD : 0));
+    const need = Math.max(pack ? praw + bLen * 4 + PAD : transB ? pt + bLen * 4 + PAD : pt, rounded ? pt + cLen * 4 + PAD : 0);
+    if (!reserve(need)) return sgemmJs(args);
 
     heap.set(A.subarray(ao, ao + aLen), pa >> 2);
     let packed = 0;
