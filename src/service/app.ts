@@ -180,6 +180,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     manager,
     store,
     state: 'serving',
+    runtimeStarted: !owned,
     drain() {
       context.state = 'draining';
       drained ??= manager.stop({ deadlineMs: config.shutdownDeadlineMs });
@@ -187,7 +188,10 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     },
   };
   if (owned) {
-    app.addHook('onReady', async () => manager.start());
+    app.addHook('onReady', async () => {
+      await manager.start();
+      context.runtimeStarted = true;
+    });
     app.addHook('onClose', async () => {
       await context.drain();
       await store.close();

@@ -31,6 +31,8 @@ test('readyz reports a store that fails and a pool that is not ready', async () 
   expect(res.body.checks).toEqual({ store: 'store query failed: disk I/O error', pool: 'pool not started', server: 'ok' });
   t.app.gradloom.store = store;
   t.app.gradloom.manager = manager;
+  t.app.gradloom.runtimeStarted = false;
+  expect((await request(t.app.server).get('/readyz').expect(503)).body.checks.pool).toBe('the job runtime has not started');
 });
 
 test('GET /v1/limits returns the configured limits', async () => {

@@ -12,6 +12,8 @@ export interface ServiceContext {
   store: JobStore;
   /** 'draining' after SIGTERM: new jobs are refused, /readyz answers 503. */
   state: 'serving' | 'draining';
+  /** Whether the manager has been started (buildApp starts the runtime it owns when the app is ready). */
+  runtimeStarted: boolean;
   /** Refuse new jobs and stop the manager within SHUTDOWN_DEADLINE_MS (idempotent). */
   drain(): Promise<void>;
 }

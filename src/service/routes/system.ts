@@ -32,7 +32,11 @@ export const systemRoutes: FastifyPluginAsyncZod = async (app) => {
         checks.store = `store query failed: ${(err as Error).message}`;
       }
       try {
-        const pool = ctx.manager.ready ? await ctx.manager.ready() : { ready: true };
+        const pool = ctx.manager.ready
+          ? await ctx.manager.ready()
+          : ctx.runtimeStarted
+            ? { ready: true }
+            : { ready: false, reason: 'the job runtime has not started' };
         checks.pool = pool.ready ? 'ok' : (pool.reason ?? 'not ready');
       } catch (err) {
         checks.pool = `readiness check failed: ${(err as Error).message}`;
