@@ -8,7 +8,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { KeyRing, parseApiKeysEnv } from '../../src/service/auth/keys.js';
-import { authPlugin, streamTokenRoutes } from '../../src/service/auth/plugin.js';
+import { AuthFailureLimiter, authPlugin, streamTokenRoutes } from '../../src/service/auth/plugin.js';
 import { StreamTokenIssuer } from '../../src/service/auth/stream-tokens.js';
 import { heartbeatPlugin } from '../../src/service/plugins/heartbeat.js';
 import { securityPlugin } from '../../src/service/plugins/security.js';
@@ -25,6 +25,7 @@ interface MiniOptions {
   usage?: Record<string, TenantUsage>;
   cors?: '*' | string[];
   pingMs?: number;
+  authFailures?: number;
 }
 
 let apps: FastifyInstance[] = [];
@@ -49,6 +50,7 @@ async function mini(o: MiniOptions = {}) {
   await app.register(authPlugin, {
     keys: new KeyRing(o.keys === undefined ? parseApiKeysEnv(`alice:${ALICE},bob:${BOB}`) : parseApiKeysEnv(o.keys)),
     streamTokens: tokens,
+    maxAuthFailuresPerMinute: o.authFailures ?? 60,
   });
   await app.register(streamTokenRoutes, { prefix: '/v1', jobExists: async (tenant: string, id: string) => jobs.get(id) === tenant });
   const usage = o.usage ?? {};
@@ -177,6 +179,36 @@ describe('auth plugin', () => {
     // Tokens are not API keys: they do not open ordinary routes.
     const viaHeader = await app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization: `Bearer ${wide.token}` } });
     expect(viaHeader.statusCode).toBe(401);
+  });
+});
+
+describe('failed authentications', () => {
+  it('refuses an address for the rest of the minute after too many failures, leaving other addresses alone', async () => {
+    const { app } = await mini({ authFailures: 3 });
+    const get = (authorization: string, remoteAddress: string) =>
+      app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization }, remoteAddress });
+    for (let i = 0; i < 3; i++) expect((await get('Bearer wrong-key', '10.0.0.1')).statusCode).toBe(401);
+    const blocked = await get(`Bearer ${ALICE}`, '10.0.0.1'); // even a right key: guessing must not continue
+    expect(blocked.statusCode).toBe(429);
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    expect(blocked.json()).toMatchObject({ error: 'too_many_auth_failures' });
+    expect(blocked.json().message).toMatch(/at most 3 per minute/);
+    expect((await get(`Bearer ${ALICE}`, '10.0.0.2')).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/healthz', remoteAddress: '10.0.0.1' })).statusCode).toBe(200);
+  });
+
+  it('forgets failures when the window ends, and stays bounded in memory', async () => {
+    let now = 0;
+    const limiter = new AuthFailureLimiter(2, 60_000, 100, () => now);
+    limiter.fail('a');
+    limiter.fail('a');
+    expect(limiter.blockedFor('a')).toBe(60);
+    now = 59_500;
+    expect(limiter.blockedFor('a')).toBe(1);
+    now = 60_000;
+    expect(limiter.blockedFor('a')).toBe(0);
+    for (let i = 0; i < 1000; i++) limiter.fail(`ip-${i}`);
+    expect((limiter as unknown as { counts: Map<string, unknown> }).counts.size).toBeLessThanOrEqual(100);
   });
 });
 

@@ -33,6 +33,52 @@ export interface AuthPluginOptions {
   keys: KeyRing;
   /** Defaults to a fresh issuer (per-process secret, 60 s tokens). */
   streamTokens?: StreamTokenIssuer;
+  /**
+   * Failed authentications one client address may make per minute before every request it makes under /v1 is
+   * refused (429) until the minute is over: per-tenant rate limits cannot apply before the tenant is known, and
+   * key guessing must not run at full speed. 0 disables. Default 60.
+   */
+  maxAuthFailuresPerMinute?: number;
+}
+
+/** Fixed one-minute windows of failed authentications per client address, bounded in size. */
+export class AuthFailureLimiter {
+  private readonly counts = new Map<string, { windowStart: number; failures: number }>();
+  constructor(
+    readonly max: number,
+    private readonly windowMs = 60_000,
+    private readonly maxTracked = 10_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Seconds until this address may try again, or 0 when it is not blocked. */
+  blockedFor(ip: string): number {
+    if (this.max <= 0) return 0;
+    const e = this.counts.get(ip);
+    if (!e) return 0;
+    const left = e.windowStart + this.windowMs - this.now();
+    if (left <= 0) {
+      this.counts.delete(ip);
+      return 0;
+    }
+    return e.failures >= this.max ? Math.ceil(left / 1000) : 0;
+  }
+
+  fail(ip: string): void {
+    if (this.max <= 0) return;
+    const t = this.now();
+    const e = this.counts.get(ip);
+    if (e && t - e.windowStart < this.windowMs) {
+      e.failures++;
+      return;
+    }
+    if (!e && this.counts.size >= this.maxTracked) this.sweep(t);
+    if (this.counts.size < this.maxTracked) this.counts.set(ip, { windowStart: t, failures: 1 });
+  }
+
+  private sweep(t: number): void {
+    for (const [ip, e] of this.counts) if (t - e.windowStart >= this.windowMs) this.counts.delete(ip);
+  }
 }
 
 export function needsAuth(routeUrl: string | undefined): boolean {
@@ -96,6 +142,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   const { keys } = options;
   const tokens = options.streamTokens ?? new StreamTokenIssuer();
   const authOff = keys.size === 0;
+  const failures = new AuthFailureLimiter(options.maxAuthFailuresPerMinute ?? 60);
 
   if (!app.hasRequestDecorator('tenant')) app.decorateRequest('tenant', ANONYMOUS_TENANT);
   if (!app.hasDecorator('streamTokens')) app.decorate('streamTokens', tokens);
@@ -106,8 +153,21 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       return;
     }
     if (!needsAuth(request.routeOptions.url)) return;
+    const wait = failures.blockedFor(request.ip);
+    if (wait > 0) {
+      return reply
+        .code(429)
+        .header('retry-after', String(wait))
+        .send({
+          error: 'too_many_auth_failures',
+          message: `too many failed authentications from this address: at most ${failures.max} per minute; retry in ${wait} s with a valid Authorization: Bearer <api key>`,
+        });
+    }
     const tenant = authenticate(request, keys, tokens);
-    if (tenant === null) return sendUnauthorized(reply);
+    if (tenant === null) {
+      failures.fail(request.ip);
+      return sendUnauthorized(reply);
+    }
     request.tenant = tenant;
   });
 }

@@ -37,6 +37,8 @@ export const securityEnvSchema = z.object({
   /** WebSocket ping interval; a peer that has not answered the previous ping by the next one is dropped. */
   WS_PING_INTERVAL_MS: intVar(100, 30_000),
   STREAM_TOKEN_TTL_MS: intVar(1_000, 60_000),
+  /** Failed authentications per minute from one address before it is refused (429) for the rest of the minute. */
+  AUTH_FAILURES_PER_MINUTE: intVar(0, 60),
 });
 
 export interface SecurityConfig {
@@ -51,6 +53,7 @@ export interface SecurityConfig {
   connectionTimeoutMs: number;
   wsPingIntervalMs: number;
   streamTokenTtlMs: number;
+  authFailuresPerMinute: number;
 }
 
 export function parseCorsOrigins(value: string): '*' | string[] {
@@ -102,5 +105,6 @@ export function loadSecurityConfig(env: Record<string, string | undefined> = pro
     connectionTimeoutMs: e.CONNECTION_TIMEOUT_MS,
     wsPingIntervalMs: e.WS_PING_INTERVAL_MS,
     streamTokenTtlMs: e.STREAM_TOKEN_TTL_MS,
+    authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
   };
 }

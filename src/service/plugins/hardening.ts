@@ -62,6 +62,7 @@ async function hardeningPlugin(app: FastifyInstance, options: HardeningOptions):
   await app.register(authPlugin, {
     keys,
     streamTokens: new StreamTokenIssuer(security.streamTokenTtlMs),
+    maxAuthFailuresPerMinute: security.authFailuresPerMinute,
   });
   await app.register(quotaPlugin, {
     rateLimitPerMinute: security.rateLimitPerMinute,
