@@ -382,7 +382,8 @@ export class DefaultJobManager implements JobManager {
     try {
       await this.getPool().runTrain(task, run.abort.signal);
       // The result and the port are different channels: the end message may still be in flight.
-      await Promise.race([ended, new Promise((r) => setTimeout(r, 5000).unref())]);
+      // (Both are queued on this thread's loop, so it arrives at once; 30 s only guards against a worker bug.)
+      await Promise.race([ended, new Promise((r) => setTimeout(r, 30_000).unref())]);
     } catch (err) {
       failure = err;
       // Let messages the worker posted before dying arrive and be recorded.
@@ -515,7 +516,8 @@ export class DefaultJobManager implements JobManager {
     const run = this.running.get(id);
     if (run) {
       this.requestStop(run, 'cancel');
-      return { ...run.job };
+      // Still 'running': it stops within an epoch (or is terminated after cancelGraceMs); the stream says when.
+      return (await this.store.getJob(tenant, id)) ?? { ...run.job };
     }
     this.removeFromQueue(id);
     const cancelled = await this.store.updateJob(id, { status: 'cancelled', finishedAt: new Date().toISOString() });
