@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { parseSafetensors } from '../../src/engine/safetensorsFormat.js';
 import { ALICE_KEY, auth, BOB_KEY, makeHardenedApp, realManager, TWO_TENANTS, waitForJob, type HardenedApp } from './service.js';
 
@@ -109,6 +110,23 @@ describe('faults through HTTP', () => {
     expect(g.error).toMatchObject({ code: 'timeout' });
     const ok = await submit(h, small());
     expect((await waitForJob(h.app, ALICE_KEY, ok)).status).toBe('succeeded');
+  });
+
+  it('drops stream clients that stop answering pings (WS_PING_INTERVAL_MS), keeps the ones that answer', async () => {
+    const h = await realApp({ WS_PING_INTERVAL_MS: '150' });
+    const id = await submit(h, long(100_000 / 100));
+    await h.app.listen({ port: 0, host: '127.0.0.1' });
+    const url = `ws://127.0.0.1:${(h.app.server.address() as { port: number }).port}/v1/jobs/${id}/stream`;
+    const dead = new WebSocket(url, { headers: auth(ALICE_KEY), autoPong: false });
+    const live = new WebSocket(url, { headers: auth(ALICE_KEY) });
+    let liveClosed = false;
+    live.on('close', () => (liveClosed = true));
+    const code = await new Promise<number>((r) => dead.on('close', (c) => r(c)));
+    expect(code).toBe(1006); // terminated, no close frame
+    await new Promise((r) => setTimeout(r, 400)); // a few more ping intervals
+    expect(liveClosed).toBe(false);
+    live.close();
+    await h.app.inject({ method: 'POST', url: `/v1/jobs/${id}/cancel`, headers: auth(ALICE_KEY) });
   });
 
   it('while draining: new jobs get 503 with Retry-After, /readyz is 503, reads still work', async () => {
