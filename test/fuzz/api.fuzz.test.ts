@@ -121,6 +121,24 @@ describe('fuzz: hostile requests', () => {
     });
   });
 
+  it('every integer field refuses negative, zero, fractional, -0, 1e999, NaN and wrong types', async () => {
+    const fields = ['INPUT', 'HIDDEN', 'OUTPUT', 'ROWS', 'EPOCHS', 'BATCH', 'SEED', 'EVERY'];
+    const template =
+      '{"model":{"kind":"two_layer_net","inputDim":INPUT,"hiddenDim":HIDDEN,"outputDim":OUTPUT},"data":{"kind":"random","n":ROWS},' +
+      '"training":{"epochs":EPOCHS,"batchSize":BATCH,"loss":"mse","optimizer":{"kind":"sgd","lr":0.1}},"seed":SEED,"checkpointEvery":EVERY}';
+    const valid: Record<string, string> = { INPUT: '2', HIDDEN: '3', OUTPUT: '1', ROWS: '4', EPOCHS: '2', BATCH: '2', SEED: '1', EVERY: '1' };
+    const hostile = ['-1', '0', '0.5', '-0', '1.0000001', '1e999', '-1e999', 'NaN', 'Infinity', '"1"', 'null', 'true', '[]', '{}', '1e400', '9007199254740993e10'];
+    for (const field of fields) {
+      for (const value of hostile) {
+        if (field === 'SEED' && value === '0') continue; // seed 0 is valid (the tutorials use it)
+        if (field === 'SEED' && value === '-0') continue; // -0 parses to 0
+        const body = fields.reduce((t, f) => t.replace(f, f === field ? value : valid[f]!), template);
+        const res = await send({ method: 'POST', url: '/v1/jobs', headers: { 'content-type': 'application/json' }, body, mustFail: true, label: `${field}=${value}` });
+        expect(res.statusCode, `${field}=${value}: ${res.body}`).toBe(400);
+      }
+    }
+  });
+
   it('specs that would need gigabytes or break a limit', async () => {
     await run(hugeSpec, 800, async (req: FuzzRequest) => {
       const res = await send(req);
