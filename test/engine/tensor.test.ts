@@ -172,6 +172,14 @@ describe('comparisons, where, maskedFill, max', () => {
     const b = tensor([1, -2, 3]);
     b.maskedFill_(b.lt(0), 0);
     expect(b.toArray()).toEqual([1, 0, 3]);
+    // A one-element tensor value that requires grad receives the gradient of the filled positions.
+    const c = tensor([[1, 2], [3, 4]], { requiresGrad: true });
+    const val = tensor(7, { requiresGrad: true });
+    const filled = c.maskedFill(tensor([[1, 0], [0, 1]]), val);
+    expect(filled.toArray()).toEqual([[7, 2], [3, 7]]);
+    filled.backward(tensor([[1, 2], [3, 4]]));
+    expect(val.grad!.item()).toBe(5);
+    expect(c.grad!.toArray()).toEqual([[0, 2], [3, 0]]);
     expect(() => tensor([1, 2]).maskedFill(tensor([1, 0, 1]), 0)).toThrow(/mask of shape \[3\] cannot be broadcast to the tensor's shape \[2\]/);
   });
 

@@ -98,21 +98,36 @@ export function maskOffsets(mask: Tensor, shape: readonly number[], what: string
   return broadcastOffsets(mask.shape, shape);
 }
 
-/** A copy of `a` with `value` where the mask is nonzero; the gradient flows only where it is zero. */
+/**
+ * A copy of `a` with `value` where the mask is nonzero; the gradient flows to `a` where it is zero and, when the
+ * value is a one-element tensor that requires grad, to the value (summed over the filled positions), as in PyTorch.
+ */
 export function maskedFill(a: Tensor, mask: Tensor, value: number | Tensor): Tensor {
   const v = fillValue(value);
   const im = maskOffsets(mask, a.shape, 'masked_fill');
   const m = mask.data;
   const out = a.data.slice();
   for (let i = 0; i < out.length; i++) if (m[im ? im[i] : i] !== 0) out[i] = v;
+  const inputs = typeof value === 'number' ? [a] : [a, value];
+  const vShape = typeof value === 'number' ? [] : value.shape.slice();
   return record(
     new Tensor(out, a.shape.slice()),
     'MaskedFillBackward0',
-    [a],
-    (g) => {
-      const r = new Float32Array(g.length);
-      for (let i = 0; i < r.length; i++) r[i] = m[im ? im[i] : i] !== 0 ? 0 : g[i];
-      return [r];
+    inputs,
+    (g, needs) => {
+      let ga: Float32Array | null = null;
+      if (needs[0]) {
+        ga = new Float32Array(g.length);
+        for (let i = 0; i < ga.length; i++) ga[i] = m[im ? im[i] : i] !== 0 ? 0 : g[i];
+      }
+      if (inputs.length === 1) return [ga];
+      let gv: Float32Array | null = null;
+      if (needs[1]) {
+        let s = 0;
+        for (let i = 0; i < g.length; i++) if (m[im ? im[i] : i] !== 0) s += g[i];
+        gv = new Float32Array(Math.max(1, vShape.reduce((p, d) => p * d, 1))).fill(s);
+      }
+      return [ga, gv];
     },
     [mask],
   );
