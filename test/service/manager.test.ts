@@ -210,6 +210,16 @@ describe('JobManager with the real worker pool', () => {
     }
   });
 
+  it('replays a long history in pages, in order, complete', async () => {
+    const { manager } = setup();
+    await manager.start();
+    const { job } = await manager.submit('t1', smallJob({ training: { epochs: 4500, loss: 'mse', optimizer: { kind: 'sgd', lr: 0.01 } } }));
+    await finished(manager, 't1', job.id);
+    const r = await follow(manager, 't1', job.id);
+    expect(r.epochs().map((e) => e.epoch)).toEqual(Array.from({ length: 4500 }, (_, i) => i + 1));
+    expect(r.messages.at(-1)).toMatchObject({ type: 'status', status: 'succeeded', epoch: 4500 });
+  });
+
   it('cancels a running job within an epoch, a queued job at once, and refuses to cancel a finished one', async () => {
     const { manager, store } = setup({ workers: 1 });
     await manager.start();

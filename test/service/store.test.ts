@@ -165,6 +165,8 @@ describe('SqliteJobStore', () => {
     await s.appendEpochs(j.id, [{ epoch: 2, loss: 2, elapsedMs: 5 }, { epoch: 3, loss: 3, elapsedMs: 6 }]);
     expect((await s.getEpochs(j.id)).map((e) => e.epoch)).toEqual([1, 2, 3]);
     expect((await s.getEpochs(j.id, 2)).map((e) => e.loss)).toEqual([2, 3]);
+    expect((await s.getEpochs(j.id, 1, 2)).map((e) => e.epoch)).toEqual([1, 2]);
+    expect((await s.getEpochs(j.id, 3, 10)).map((e) => e.epoch)).toEqual([3]);
   });
 
   it('survives close and reopen of the same data directory, in WAL mode, at the current schema version', async () => {

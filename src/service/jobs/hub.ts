@@ -72,17 +72,22 @@ export class StreamHub {
     return sub;
   }
 
+  /** Step 2 (repeatable): deliver a page of the history read after attach(); live messages keep being buffered. */
+  replay(sub: Subscription, history: EpochMessage[]): void {
+    for (const m of history) this.deliverNow(sub, m);
+  }
+
   /**
-   * Step 2: deliver the history read after attach(), then whatever arrived meanwhile. `final` is the job's status
-   * message when the job had already finished (re-read after the history), so the stream ends at once.
+   * Step 3: deliver the rest of the history, then whatever arrived meanwhile, and go live. `final` is the job's
+   * status message when the job had already finished (re-read after the history), so the stream ends at once.
    */
   completeReplay(sub: Subscription, history: EpochMessage[], final: StatusMessage | null): void {
     if (sub.closed) return;
+    this.replay(sub, history);
     const pending = sub.pending ?? [];
     sub.pending = null;
-    for (const m of history) this.deliver(sub, m);
-    for (const m of pending) this.deliver(sub, m);
-    if (final && !sub.finished) this.deliver(sub, final);
+    for (const m of pending) this.deliverNow(sub, m);
+    if (final && !sub.finished) this.deliverNow(sub, final);
   }
 
   detach(sub: Subscription): void {
@@ -139,6 +144,11 @@ export class StreamHub {
       }
       return;
     }
+    this.deliverNow(sub, m);
+  }
+
+  private deliverNow(sub: Subscription, m: StreamMessage): void {
+    if (sub.closed || sub.finished) return;
     if (m.type === 'status') {
       // Final: flush what is waiting (bounded by maxBacklog), send the status, close.
       sub.finished = true;

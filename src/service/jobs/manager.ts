@@ -97,6 +97,9 @@ interface Run {
   done: Promise<void>;
 }
 
+/** Epochs read and sent per step of a replay. */
+const REPLAY_PAGE = 2000;
+
 function isTerminal(job: JobRecord): boolean {
   return TERMINAL_STATUSES.includes(job.status);
 }
@@ -334,7 +337,7 @@ export class DefaultJobManager implements JobManager {
     }
     const startedAt = run.job.startedAt ?? new Date().toISOString();
     const resumeEpoch = resume?.epoch ?? 0;
-    const resumeLoss = resumeEpoch > 0 ? ((await this.store.getEpochs(id, resumeEpoch))[0]?.loss ?? null) : null;
+    const resumeLoss = resumeEpoch > 0 ? ((await this.store.getEpochs(id, resumeEpoch, 1))[0]?.loss ?? null) : null;
     run.job = await this.store.updateJob(id, {
       status: 'running',
       startedAt,
@@ -558,7 +561,15 @@ export class DefaultJobManager implements JobManager {
     // Attach first, read the history second: see hub.ts for why this has neither gaps nor duplicates.
     const sub = this.hub.attach(id, subscriber);
     try {
-      const history = await this.store.getEpochs(id);
+      // The history in pages, yielding between them: a long job's replay must not hold the event loop.
+      let from = 1;
+      let history = await this.store.getEpochs(id, from, REPLAY_PAGE);
+      while (history.length === REPLAY_PAGE && !sub.closed) {
+        this.hub.replay(sub, history.map((e) => ({ type: 'epoch' as const, epoch: e.epoch, loss: e.loss })));
+        from = history[history.length - 1]!.epoch + 1;
+        await new Promise((r) => setImmediate(r));
+        history = await this.store.getEpochs(id, from, REPLAY_PAGE);
+      }
       const latest = await this.store.getJob(tenant, id);
       const final = !latest
         ? statusMessage({ ...job, status: 'cancelled' })

@@ -97,7 +97,8 @@ export interface JobStore {
 
   /** Atomically appends the batch and sets the job's `epoch`/`lastLoss` to its last event. */
   appendEpochs(jobId: string, events: EpochEvent[]): Promise<void>;
-  getEpochs(jobId: string, fromEpoch?: number): Promise<EpochEvent[]>;
+  /** Epochs >= fromEpoch in order, at most `limit` of them (all when absent). */
+  getEpochs(jobId: string, fromEpoch?: number, limit?: number): Promise<EpochEvent[]>;
 
   putCheckpoint(jobId: string, info: CheckpointInfo, safetensors: Uint8Array, resumeState?: Uint8Array): Promise<void>;
   listCheckpoints(jobId: string): Promise<CheckpointInfo[]>;

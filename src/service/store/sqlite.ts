@@ -134,6 +134,8 @@ function decodeCursor(cursor: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
+/** A Buffer view of the same bytes (no copy) for binding as a BLOB. */
+const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 const toBytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 
 export class SqliteJobStore implements JobStore {
@@ -303,11 +305,17 @@ export class SqliteJobStore implements JobStore {
     })();
   }
 
-  async getEpochs(jobId: string, fromEpoch = 1): Promise<EpochEvent[]> {
+  async getEpochs(jobId: string, fromEpoch = 1, limit?: number): Promise<EpochEvent[]> {
     const rows = this.db
-      .prepare('SELECT epoch, loss, elapsed_ms FROM epochs WHERE job_id = ? AND epoch >= ? ORDER BY epoch')
-      .all(jobId, fromEpoch) as { epoch: number; loss: number; elapsed_ms: number }[];
-    return rows.map((r) => ({ epoch: r.epoch, loss: r.loss, elapsedMs: r.elapsed_ms }));
+      .prepare('SELECT epoch, loss, elapsed_ms FROM epochs WHERE job_id = ? AND epoch >= ? ORDER BY epoch LIMIT ?')
+      .raw(true)
+      .all(jobId, fromEpoch, limit ?? -1) as [number, number, number][];
+    const out: EpochEvent[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      out[i] = { epoch: r[0], loss: r[1], elapsedMs: r[2] };
+    }
+    return out;
   }
 
   async putCheckpoint(
@@ -321,7 +329,7 @@ export class SqliteJobStore implements JobStore {
         .prepare(
           `INSERT OR REPLACE INTO checkpoints (job_id, kind, epoch, created_at, bytes, data) VALUES (?, ?, ?, ?, ?, ?)`,
         )
-        .run(jobId, info.kind, info.epoch, info.createdAt, safetensors.byteLength, Buffer.from(safetensors));
+        .run(jobId, info.kind, info.epoch, info.createdAt, safetensors.byteLength, asBuffer(safetensors));
       if (resumeState) this.writeResume(jobId, info.epoch, safetensors, resumeState);
     })();
   }
@@ -331,7 +339,7 @@ export class SqliteJobStore implements JobStore {
       .prepare(
         `INSERT OR REPLACE INTO resume_states (job_id, epoch, created_at, safetensors, state) VALUES (?, ?, ?, ?, ?)`,
       )
-      .run(jobId, epoch, new Date().toISOString(), Buffer.from(safetensors), Buffer.from(resumeState));
+      .run(jobId, epoch, new Date().toISOString(), asBuffer(safetensors), asBuffer(resumeState));
   }
 
   async putResumeState(jobId: string, epoch: number, safetensors: Uint8Array, resumeState: Uint8Array): Promise<void> {
@@ -349,26 +357,32 @@ export class SqliteJobStore implements JobStore {
     jobId: string,
     epoch?: number,
   ): Promise<{ info: CheckpointInfo; safetensors: Uint8Array } | null> {
-    type Row = { kind: 'final' | 'periodic'; epoch: number; created_at: string; bytes: number; data: Buffer };
+    type Row = { kind: 'final' | 'periodic'; epoch: number; created_at: string; bytes: number };
+    // Choose the row without touching BLOBs (sorting rows with their data would read every checkpoint), then
+    // read that one checkpoint's bytes.
     const row = (
       epoch === undefined
         ? this.db
             .prepare(
-              `SELECT * FROM checkpoints WHERE job_id = ?
+              `SELECT kind, epoch, created_at, bytes FROM checkpoints WHERE job_id = ?
                ORDER BY CASE kind WHEN 'final' THEN 0 ELSE 1 END, epoch DESC LIMIT 1`,
             )
             .get(jobId)
         : this.db
             .prepare(
-              `SELECT * FROM checkpoints WHERE job_id = ? AND epoch = ?
+              `SELECT kind, epoch, created_at, bytes FROM checkpoints WHERE job_id = ? AND epoch = ?
                ORDER BY CASE kind WHEN 'final' THEN 0 ELSE 1 END LIMIT 1`,
             )
             .get(jobId, epoch)
     ) as Row | undefined;
     if (!row) return null;
+    const data = this.db
+      .prepare('SELECT data FROM checkpoints WHERE job_id = ? AND kind = ? AND epoch = ?')
+      .pluck()
+      .get(jobId, row.kind, row.epoch) as Buffer;
     return {
       info: { kind: row.kind, epoch: row.epoch, createdAt: row.created_at, bytes: row.bytes },
-      safetensors: toBytes(row.data),
+      safetensors: toBytes(data),
     };
   }
 
