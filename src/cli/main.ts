@@ -269,7 +269,10 @@ async function main(): Promise<void> {
     if (code >= 0) process.exitCode = code;
   } catch (err) {
     if (err instanceof CliError) {
-      process.stderr.write(`gradloom: ${err.message}\n`);
+      // Scripts asked for JSON: give them the server's error document (or one shaped like it) instead of prose.
+      const json = process.argv.includes('--json');
+      const body = err.body ?? { error: err.exitCode === 2 ? 'usage' : 'client_error', message: err.message };
+      process.stderr.write(json ? `${JSON.stringify(body)}\n` : `gradloom: ${err.message}\n`);
       process.exitCode = err.exitCode;
     } else {
       process.stderr.write(`gradloom: ${(err as Error).stack ?? String(err)}\n`);

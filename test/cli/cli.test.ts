@@ -163,6 +163,12 @@ test('errors exit 1 with the server message: validation issues, a wrong key, a f
   expect(invalid.stderr).toMatch(/\(HTTP 400 validation_error\)/);
   expect(invalid.stderr).toMatch(/^ {2}training\.optimizer\.lr: .+$/m);
 
+  const asJson = await gradloom(['submit', join(dir, 'bad.json'), '--json']);
+  expect(asJson.code).toBe(1);
+  const errorBody = JSON.parse(asJson.stderr) as { error: string; issues: Array<{ path: string }> };
+  expect(errorBody.error).toBe('validation_error');
+  expect(errorBody.issues.map((i) => i.path)).toContain('training.optimizer.lr');
+
   const unauthorized = await gradloom(['jobs'], { GRADLOOM_API_KEY: 'wrong-key-wrong-key' });
   expect(unauthorized.code).toBe(1);
   expect(unauthorized.stderr).toBe('gradloom: send Authorization: Bearer <api key> (HTTP 401 unauthorized)\n');
