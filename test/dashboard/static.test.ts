@@ -52,3 +52,17 @@ test('only the two uPlot files are exposed from node_modules; unknown files are 
   const api = await request(t.app.server).get('/v1/nothing-here').expect(404);
   expect(api.body.error).toBe('not_found');
 });
+
+test('every form control in the page has a label (or an aria-label)', () => {
+  const html = readFileSync(join(PUBLIC, 'index.html'), 'utf8');
+  const labelled = new Set([...html.matchAll(/<label for="([^"]+)"/g)].map((m) => m[1]));
+  const controls = [...html.matchAll(/<(input|select|textarea)\b([^>]*)>/g)].map((m) => m[2]);
+  expect(controls.length).toBeGreaterThan(15);
+  for (const attrs of controls) {
+    const id = /\bid="([^"]+)"/.exec(attrs)?.[1];
+    const ok = (id !== undefined && labelled.has(id)) || /\baria-label="[^"]+"/.test(attrs);
+    expect(ok, `control without a label: <${attrs.trim()}>`).toBe(true);
+  }
+  expect(html).toMatch(/<html lang="en">/);
+  expect(html).toMatch(/role="status"[^>]*aria-live="polite"|aria-live="polite"[^>]*role="status"/);
+});
