@@ -5,7 +5,8 @@ import json, os, sys, time
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = "1"
 
-STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+SERVE = len(sys.argv) > 1 and sys.argv[1] == "serve"
+STEPS = int(sys.argv[1]) if len(sys.argv) > 1 and not SERVE else 500
 RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 
 
@@ -26,7 +27,9 @@ try:
 except Exception:
     torch = None
 
-if torch is None:
+if SERVE:
+    pass
+elif torch is None:
     print(json.dumps({"case": "pytorch", "skipped": "python3-torch not installed"}))
 else:
     torch.set_num_threads(1)
@@ -83,7 +86,9 @@ try:
 except Exception:
     np = None
 
-if np is None:
+if SERVE:
+    pass
+elif np is None:
     print(json.dumps({"case": "numpy", "skipped": "numpy not installed"}))
 else:
     rng = np.random.default_rng(0)
@@ -104,3 +109,35 @@ else:
     mw, mc = best_of(manual, STEPS, RUNS)
     print(json.dumps({"case": "numpy", "version": np.__version__,
                       "tutorialManualMsPerStep": round(mw, 4), "tutorialManualCpuMsPerStep": round(mc, 4)}))
+
+
+def serve():
+    """`reference.py serve`: the tutorial step on request, so the Node side can alternate runs with its own (on a
+    shared machine, interleaving makes both sides see the same load). Reads `tutorial N`, prints one JSON line."""
+    if torch is None:
+        print(json.dumps({"error": "python3-torch not installed"}), flush=True)
+        return
+    torch.set_num_threads(1)
+    for line in sys.stdin:
+        parts = line.split()
+        if not parts or parts[0] != "tutorial":
+            break
+        steps = int(parts[1])
+        torch.manual_seed(0)
+        x = torch.randn(64, 1000); y = torch.randn(64, 10)
+        w1 = torch.randn(1000, 100, requires_grad=True); w2 = torch.randn(100, 10, requires_grad=True)
+        t = time.perf_counter(); c = time.process_time()
+        for _ in range(steps):
+            y_pred = x.mm(w1).clamp(min=0).mm(w2)
+            loss = (y_pred - y).pow(2).sum()
+            loss.backward()
+            with torch.no_grad():
+                w1 -= 1e-6 * w1.grad; w2 -= 1e-6 * w2.grad
+                w1.grad.zero_(); w2.grad.zero_()
+            loss.item()
+        print(json.dumps({"wallMsPerStep": (time.perf_counter() - t) / steps * 1000,
+                          "cpuMsPerStep": (time.process_time() - c) / steps * 1000}), flush=True)
+
+
+if SERVE:
+    serve()

@@ -6,7 +6,8 @@
  * same run: TensorFlow.js (wasm backend), PyTorch and NumPy through /usr/bin/python3 when installed.
  * Environment: BENCH_QUICK=1 shortens every case (a smoke run; the numbers are then not comparable).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -213,7 +214,51 @@ if (!existsSync(python)) {
   }
 }
 
-// ---- 7. Ratios, all from this run -------------------------------------------------------------------------------------
+// ---- 7. Interleaved with PyTorch: ours and PyTorch's 500-step runs alternate, so both see the same machine load ------
+let interleaved: { ours: number; torch: number } | null = null;
+if (torch && existsSync(python)) {
+  const script = fileURLToPath(new URL('../../bench/reference.py', import.meta.url));
+  const child = spawn(python, [script, 'serve'], {
+    env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const torchRun = async (steps: number) => {
+    child.stdin.write(`tutorial ${steps}\n`);
+    const { value } = await lines.next();
+    return JSON.parse(value as string) as { wallMsPerStep: number; cpuMsPerStep: number };
+  };
+  const oursRun = (steps: number) => {
+    const s = twoLayerSetup();
+    const m = timeIt(() => {
+      for (let i = 0; i < steps; i++) twoLayerStep(s);
+    });
+    return { wall: m.wall / steps, cpu: m.cpu / steps };
+  };
+  await torchRun(QUICK ? 5 : 50);
+  oursRun(QUICK ? 5 : 50);
+  const rounds = QUICK ? 1 : 7;
+  const steps = QUICK ? 20 : 500;
+  const rows: { oursCpu: number; torchCpu: number }[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const o = oursRun(steps);
+    const t = await torchRun(steps);
+    rows.push({ oursCpu: round(o.cpu), torchCpu: round(t.cpuMsPerStep) });
+  }
+  child.stdin.end();
+  interleaved = { ours: Math.min(...rows.map((r) => r.oursCpu)), torch: Math.min(...rows.map((r) => r.torchCpu)) };
+  emit({
+    case: 'tutorial_vs_pytorch_interleaved',
+    kernel: defaultKernel,
+    steps,
+    rounds: rows,
+    bestOursCpuMsPerStep: interleaved.ours,
+    bestPytorchCpuMsPerStep: interleaved.torch,
+    ratio: round(interleaved.ours / interleaved.torch, 3),
+  });
+}
+
+// ---- 8. Ratios, all from this run -------------------------------------------------------------------------------------
 const ours = tutorial[defaultKernel] ?? Math.min(...Object.values(tutorial));
 const ratio = (ref: number | null | undefined) => (ref ? round(ours / ref, 3) : null);
 emit({
@@ -222,6 +267,7 @@ emit({
   basis: 'best CPU time per step of each program, measured in this run',
   tutorialCpuMsPerStep: round(ours),
   vsPytorch: ratio(torch?.tutorialCpuMsPerStep),
+  vsPytorchInterleaved: interleaved ? round(interleaved.ours / interleaved.torch, 3) : null,
   vsNumpyManual: ratio(numpyMs),
   tfjsWasmOverOurs: tfjsMs ? round(tfjsMs / ours, 2) : null,
   linearRegressionVsPytorch: torch?.linearRegression60EpochsCpuMs ? round(linMs / torch.linearRegression60EpochsCpuMs, 3) : null,
