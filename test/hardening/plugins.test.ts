@@ -26,6 +26,7 @@ interface MiniOptions {
   cors?: '*' | string[];
   pingMs?: number;
   authFailures?: number;
+  maxStreams?: number;
 }
 
 let apps: FastifyInstance[] = [];
@@ -59,6 +60,7 @@ async function mini(o: MiniOptions = {}) {
     tenantMaxActiveJobs: o.maxJobs ?? 0,
     tenantMaxStoredBytes: o.maxBytes ?? 0,
     usage: async (t) => usage[t] ?? { bytes: 0, queued: 0, running: 0 },
+    tenantMaxStreams: o.maxStreams ?? 0,
   });
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async () => ({ ok: true }));
@@ -239,6 +241,36 @@ describe('quota plugin', () => {
     expect(refused.json().error).toBe('too_many_jobs');
     expect(refused.json().message).toMatch(/limit is 3 queued \+ running jobs per tenant \(TENANT_MAX_ACTIVE_JOBS\)/);
     expect((await post(BOB)).statusCode).toBe(201);
+  });
+
+  it('caps open WebSocket streams per tenant, and frees a slot when a stream closes', async () => {
+    const { app } = await mini({ maxStreams: 2 });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const base = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    const open = (key: string, job: string) =>
+      new Promise<WebSocket | number>((resolve) => {
+        const ws = new WebSocket(`${base}/v1/jobs/${job}/stream`, { headers: { authorization: `Bearer ${key}` } });
+        ws.once('message', () => resolve(ws));
+        ws.once('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c));
+          res.on('end', () => {
+            expect(JSON.parse(body).message).toMatch(/limit is 2 WebSocket streams per tenant \(TENANT_MAX_STREAMS\)/);
+            expect(res.headers['retry-after']).toBeDefined();
+            resolve(res.statusCode ?? 0);
+          });
+        });
+      });
+    const a1 = (await open(ALICE, 'job-a')) as WebSocket;
+    const a2 = (await open(ALICE, 'job-a')) as WebSocket;
+    expect(await open(ALICE, 'job-a')).toBe(429);
+    const b1 = (await open(BOB, 'job-b')) as WebSocket;
+    a1.close();
+    await new Promise((r) => a1.once('close', r));
+    await new Promise((r) => setTimeout(r, 50));
+    const a3 = await open(ALICE, 'job-a');
+    expect(a3).toBeInstanceOf(WebSocket);
+    for (const ws of [a2, b1, a3 as WebSocket]) ws.close();
   });
 
   it('refuses uploads beyond the stored-bytes quota', async () => {

@@ -28,6 +28,8 @@ export const securityEnvSchema = z.object({
   TENANT_MAX_ACTIVE_JOBS: intVar(0, 20),
   /** Bytes one tenant may store (jobs, metrics, checkpoints, datasets; 0 disables). */
   TENANT_MAX_STORED_BYTES: intVar(0, 1024 * MiB),
+  /** Open WebSocket streams per tenant (0 disables). */
+  TENANT_MAX_STREAMS: intVar(0, 100),
   /** Comma-separated origins allowed by CORS, '*' for any; empty: no cross-origin access. */
   CORS_ORIGINS: z.string().default(''),
   /** Time allowed to receive a whole request (slowloris); 0 disables. */
@@ -47,6 +49,7 @@ export interface SecurityConfig {
   rateLimitPerMinute: number;
   tenantMaxActiveJobs: number;
   tenantMaxStoredBytes: number;
+  tenantMaxStreams: number;
   /** '*' or a list of exact origins; empty list: CORS off. */
   corsOrigins: '*' | string[];
   requestTimeoutMs: number;
@@ -100,6 +103,7 @@ export function loadSecurityConfig(env: Record<string, string | undefined> = pro
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     tenantMaxActiveJobs: e.TENANT_MAX_ACTIVE_JOBS,
     tenantMaxStoredBytes: e.TENANT_MAX_STORED_BYTES,
+    tenantMaxStreams: e.TENANT_MAX_STREAMS,
     corsOrigins: parseCorsOrigins(e.CORS_ORIGINS),
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     connectionTimeoutMs: e.CONNECTION_TIMEOUT_MS,

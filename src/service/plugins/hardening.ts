@@ -68,6 +68,7 @@ async function hardeningPlugin(app: FastifyInstance, options: HardeningOptions):
     rateLimitPerMinute: security.rateLimitPerMinute,
     tenantMaxActiveJobs: security.tenantMaxActiveJobs,
     tenantMaxStoredBytes: security.tenantMaxStoredBytes,
+    tenantMaxStreams: security.tenantMaxStreams,
     usage: (tenant) => options.store.tenantUsage(tenant),
   });
 }

@@ -2,7 +2,7 @@
 export class QuotaExceededError extends Error {
   readonly statusCode = 429;
   constructor(
-    readonly code: 'rate_limited' | 'too_many_jobs' | 'storage_quota_exceeded',
+    readonly code: 'rate_limited' | 'too_many_jobs' | 'storage_quota_exceeded' | 'too_many_streams',
     message: string,
     readonly retryAfterSeconds: number,
   ) {

@@ -31,9 +31,15 @@ export interface QuotaPluginOptions {
   storageRoutes?: string[];
   /** Rate-limit window; tests shorten it. */
   timeWindowMs?: number;
+  /**
+   * Open WebSocket streams per tenant; 0 disables. Each stream replays its job's history into memory when it
+   * opens, so an unbounded number of them is a way to exhaust the server's memory.
+   */
+  tenantMaxStreams?: number;
 }
 
 export const EXEMPT_ROUTES = new Set(['/healthz', '/readyz']);
+const kStream = Symbol('gradloom.quota.stream');
 const kReserved = Symbol('gradloom.quota.reserved');
 
 function routeKey(request: FastifyRequest): string {
@@ -123,6 +129,36 @@ async function quotaPlugin(app: FastifyInstance, options: QuotaPluginOptions): P
       }
     }
   });
+  // Open streams per tenant: counted from the moment the upgrade is accepted until its socket closes.
+  const streams = new Map<string, number>();
+  const maxStreams = options.tenantMaxStreams ?? 0;
+  if (maxStreams > 0) {
+    app.addHook('preHandler', async (request, reply) => {
+      if (!(request as unknown as { ws?: boolean }).ws) return;
+      const r = request as unknown as Record<symbol, boolean>;
+      if (r[kStream]) return;
+      const tenant = request.tenant;
+      const open = streams.get(tenant) ?? 0;
+      if (open >= maxStreams) {
+        return sendQuotaError(
+          reply,
+          new QuotaExceededError(
+            'too_many_streams',
+            `too many open streams: tenant has ${open}, the limit is ${maxStreams} WebSocket streams per tenant (TENANT_MAX_STREAMS); close one first`,
+            5,
+          ),
+        );
+      }
+      r[kStream] = true;
+      streams.set(tenant, open + 1);
+      request.raw.socket.once('close', () => {
+        const n = (streams.get(tenant) ?? 1) - 1;
+        if (n <= 0) streams.delete(tenant);
+        else streams.set(tenant, n);
+      });
+    });
+  }
+
   app.addHook('onResponse', async (request) => release(request));
   app.addHook('onRequestAbort', async (request) => release(request));
 }
