@@ -1,5 +1,7 @@
 /** Tensor creation, reading, factories, shape ops and the non-differentiable ops. */
 import { describe, expect, it } from 'vitest';
+import { cascadeSum } from '../../src/engine/kernels/elementwise.js';
+import { loadFixture } from '../helpers/fixtures.js';
 import {
   arange,
   full,
@@ -214,5 +216,24 @@ describe('call forms', () => {
     loss.backward(null, { retainGraph: true });
     expect(a.grad!.toArray()).toEqual([0, 2, 2]);
     expect(String(tensor([[1, 2]]))).toBe('tensor([[1,2]])');
+  });
+});
+
+describe('sum in PyTorch\'s order', () => {
+  it('counts every element exactly once at every cascade level (integer data sums exactly)', () => {
+    for (const n of [0, 1, 7, 8, 31, 32, 33, 100, 511, 512, 513, 640, 8191, 8192, 8200, 131072, 131075, 2_100_000]) {
+      const x = new Float32Array(n).map((_, i) => (i * 7919) % 13);
+      let exact = 0;
+      for (let i = 0; i < n; i++) exact += x[i];
+      expect(cascadeSum(x, 0, n), `n = ${n}`).toBe(exact);
+      expect(cascadeSum(x, 3, Math.max(0, n - 3)), `n = ${n}, offset 3`).toBe(exact - (n > 0 ? x[0] + (x[1] ?? 0) + (x[2] ?? 0) : 0));
+    }
+  });
+
+  it('sum() of the tutorial\'s step-0 squared error is PyTorch\'s loss to the bit', () => {
+    const fx = loadFixture('two_layer_autograd');
+    const loss = fx.get('y_pred0').sub(fx.get('y')).pow(2).sum();
+    expect(loss.item()).toBe((fx.json as any).losses[0]);
+    expect(loss.item()).toBe(29428662);
   });
 });

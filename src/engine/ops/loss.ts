@@ -1,6 +1,7 @@
 /** Loss functions as ops (nn's loss modules call these). */
 import { record } from '../autograd.js';
 import { ValueError } from '../errors.js';
+import { cascadeSum } from '../kernels/elementwise.js';
 import { sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { mean, sum } from './reduce.js';
@@ -24,16 +25,15 @@ export function mseLoss(input: Tensor, target: Tensor, reduction: Reduction = 'm
   const b = target.data;
   const d = new Float32Array(n);
   for (let i = 0; i < n; i++) d[i] = a[i] - b[i];
+  const sq = new Float32Array(n);
+  for (let i = 0; i < n; i++) sq[i] = d[i] * d[i];
   let out: Tensor;
   if (reduction === 'none') {
-    const sq = new Float32Array(n);
-    for (let i = 0; i < n; i++) sq[i] = d[i] * d[i];
     out = new Tensor(sq, input.shape.slice());
   } else {
-    let s = 0;
-    for (let i = 0; i < n; i++) s += Math.fround(d[i] * d[i]);
-    const v = reduction === 'mean' ? Math.fround(s) / n : s;
-    out = new Tensor(Float32Array.of(v), []);
+    // PyTorch reduces the squares with its sum kernel (then divides for the mean): same order, same bits.
+    const s = cascadeSum(sq, 0, n);
+    out = new Tensor(Float32Array.of(reduction === 'mean' ? s / n : s), []);
   }
   // PyTorch: grad_input = norm * (input - target) * grad, norm = 2/numel for mean, else 2.
   const norm = reduction === 'mean' ? Math.fround(2 / n) : 2;
