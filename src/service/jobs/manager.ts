@@ -24,13 +24,11 @@ import {
   checkDatasetFits,
   checkPredictInput,
   checkSpecData,
-  forwardCostPerRow,
 } from '../../training/validate.js';
-import { forwardRows, loadModel } from '../../training/predict.js';
-import type { TrainableModel } from '../../training/model.js';
 import { WorkerPool } from '../pool/pool.js';
 import { ConflictError, InvalidInputError, NotFoundError, QueueFullError, ShuttingDownError } from './errors.js';
 import { StreamHub } from './hub.js';
+import { Predictor } from './predictions.js';
 import type {
   EpochEvent,
   JobError,
@@ -151,8 +149,7 @@ export class DefaultJobManager implements JobManager {
   /** Dispatch counter value when each tenant last had a job started (fair share). */
   private readonly lastServed = new Map<string, number>();
   private dispatches = 0;
-  /** Models loaded for inline predictions, least recently used first. */
-  private readonly models = new Map<string, TrainableModel>();
+  private readonly predictor: Predictor;
 
   constructor(options: JobManagerOptions) {
     this.store = options.store;
@@ -175,6 +172,7 @@ export class DefaultJobManager implements JobManager {
       predictScript: options.predictWorkerScript,
       execArgv: options.execArgv,
     };
+    this.predictor = new Predictor(() => this.getPool(), this.opts.inlinePredictMaxOps);
     this.hub = new StreamHub({
       maxBacklog: this.opts.streamBufferMessages,
       maxBufferedBytes: this.opts.streamMaxBufferedBytes,
@@ -545,7 +543,7 @@ export class DefaultJobManager implements JobManager {
     } else if (!isTerminal(job)) {
       this.hub.publishFinal(id, statusMessage({ ...job, status: 'cancelled' }));
     }
-    for (const key of [...this.models.keys()]) if (key.startsWith(`${id}|`)) this.models.delete(key);
+    this.predictor.forget(id);
     return this.store.deleteJob(tenant, id);
   }
 
@@ -602,27 +600,7 @@ export class DefaultJobManager implements JobManager {
         'no_checkpoint',
       );
     }
-    const inputDim = job.spec.model.inputDim;
-    const rows = x.length;
-    const flat = toFloat32(x, inputDim);
-    const cost = rows * forwardCostPerRow(job.spec);
-    let y: Float32Array;
-    let outputDim: number;
-    // A checkpoint never changes once written, so (job, kind, epoch, time) identifies a loaded model.
-    const key = `${id}|${ckpt.info.kind}|${ckpt.info.epoch}|${ckpt.info.createdAt}`;
-    if (cost <= this.opts.inlinePredictMaxOps) {
-      let model = this.models.get(key);
-      if (model) this.models.delete(key);
-      else model = loadModel(job.spec, ckpt.safetensors);
-      this.models.set(key, model); // most recently used last
-      if (this.models.size > 32) this.models.delete(this.models.keys().next().value!);
-      ({ y, outputDim } = forwardRows(model, job.spec, flat, rows));
-    } else {
-      ({ y, outputDim } = await this.getPool().runPredict({ spec: job.spec, safetensors: ckpt.safetensors, cacheKey: key, x: flat, rows }));
-    }
-    const out: number[][] = new Array(rows);
-    for (let i = 0; i < rows; i++) out[i] = Array.from(y.subarray(i * outputDim, (i + 1) * outputDim));
-    return out;
+    return this.predictor.run(id, job.spec, ckpt, x);
   }
 
   // ---------------------------------------------------------------- lifecycle
