@@ -63,3 +63,20 @@ export function linearRegression(epochs = 60): number {
   }
   return last;
 }
+
+/**
+ * Per-op overhead: a small graph on 16-element tensors (5 ops forward, backward through all of them). Returns the
+ * loss so the work cannot be optimised away. PyTorch's version is in bench/reference.py.
+ */
+export function smallOpsSetup(): { a: Tensor; b: Tensor } {
+  manualSeed(1);
+  return { a: randn([16], { requiresGrad: true }), b: randn([16], { requiresGrad: true }) };
+}
+
+export function smallOpsStep(s: { a: Tensor; b: Tensor }): number {
+  const loss = s.a.mul(s.b).add(1).tanh().sub(s.b).pow(2).sum();
+  loss.backward();
+  s.a.grad!.zero_();
+  s.b.grad!.zero_();
+  return loss.item();
+}

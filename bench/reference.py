@@ -73,11 +73,23 @@ else:
         blas = os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
     except Exception:
         pass
+    torch.manual_seed(1)
+    sa = torch.randn(16, requires_grad=True); sb = torch.randn(16, requires_grad=True)
+
+    def small_ops(iters):
+        for _ in range(iters):
+            loss = (sa * sb + 1).tanh().sub(sb).pow(2).sum()
+            loss.backward()
+            sa.grad.zero_(); sb.grad.zero_()
+            loss.item()
+
+    sw, sc = best_of(small_ops, 5000 if STEPS >= 500 else 100, RUNS)
     tw, tc = best_of(tutorial, STEPS, RUNS)
     lw, lc = best_of(linreg, 60, RUNS)
     print(json.dumps({"case": "pytorch", "version": torch.__version__, "threads": torch.get_num_threads(), "blas": blas,
                       "tutorialMsPerStep": round(tw, 4), "tutorialCpuMsPerStep": round(tc, 4),
                       "linearRegression60EpochsMs": round(lw * 60, 4), "linearRegression60EpochsCpuMs": round(lc * 60, 4),
+                      "smallOpsUs": round(sw * 1000, 2), "smallOpsCpuUs": round(sc * 1000, 2),
                       "sgemmGflops": {"64x1000x100": gflops(64, 100, 1000), "256^3": gflops(256, 256, 256),
                                       "1024^3": gflops(1024, 1024, 1024)}}))
 

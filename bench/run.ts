@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { enableRelaxedSimd } from '../src/runtime/relaxed-simd.js';
 import { kernels } from '../src/engine/index.js';
-import { linearRegression, twoLayerSetup, twoLayerStep } from './programs.js';
+import { linearRegression, smallOpsSetup, smallOpsStep, twoLayerSetup, twoLayerStep } from './programs.js';
 import { tfjsTutorial } from './tfjs.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -155,6 +155,11 @@ emit({
   usPerEpoch: round((lin.cpu / 60) * 1000, 2),
 });
 
+// ---- 2b. Per-op overhead: 6 ops on 16 elements, forward and backward -------------------------------------------------
+const smallState = smallOpsSetup();
+const small = best(() => smallOpsStep(smallState), QUICK ? 100 : 5000, QUICK ? 1 : 5, QUICK ? 100 : 5000);
+emit({ case: 'small_ops', kernel: defaultKernel, program: 'a*b+1 |> tanh - b |> pow 2 |> sum; backward; zero grads (16 elements)', usPerIteration: round(small.wall * 1000, 2), cpuUsPerIteration: round(small.cpu * 1000, 2) });
+
 // ---- 3. sgemm GFLOP/s per path ---------------------------------------------------------------------------------------
 function rnd(n: number): Float32Array {
   const a = new Float32Array(n);
@@ -242,7 +247,7 @@ try {
   emit({ case: 'tfjs_wasm', skipped: String(e) });
 }
 
-let torch: { tutorialCpuMsPerStep?: number; linearRegression60EpochsCpuMs?: number } | null = null;
+let torch: { tutorialCpuMsPerStep?: number; linearRegression60EpochsCpuMs?: number; smallOpsCpuUs?: number } | null = null;
 let numpyMs: number | null = null;
 if (!existsSync(python)) {
   emit({ case: 'pytorch', skipped: 'no /usr/bin/python3' });
@@ -277,5 +282,6 @@ emit({
   vsNumpyManual: ratio(numpyMs),
   tfjsWasmOverOurs: tfjsMs ? round(tfjsMs / ours, 2) : null,
   linearRegressionVsPytorch: torch?.linearRegression60EpochsCpuMs ? round(linMs / torch.linearRegression60EpochsCpuMs, 3) : null,
+  smallOpsVsPytorch: torch?.smallOpsCpuUs ? round((small.cpu * 1000) / torch.smallOpsCpuUs, 3) : null,
   goal: 'vsPytorch <= 1.5 (issue 4)',
 });
