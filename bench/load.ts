@@ -121,8 +121,8 @@ const server = spawn(process.execPath, [...nodeArgs, join(root, 'dist/src/servic
     API_KEYS: `load:${KEY}`,
     // High enough that the limiter runs on every request without refusing the measured traffic.
     RATE_LIMIT_PER_MINUTE: process.env.RATE_LIMIT_PER_MINUTE ?? '10000000',
-    // One tenant holds all the subscribers here; the default cap (100 streams per tenant) would refuse half.
-    TENANT_MAX_STREAMS: process.env.TENANT_MAX_STREAMS ?? String(Math.max(100, SUBSCRIBERS)),
+    // One tenant holds all the subscribers here; the default cap (TENANT_MAX_STREAMS=32) would refuse most.
+    TENANT_MAX_STREAMS: process.env.TENANT_MAX_STREAMS ?? String(Math.max(32, SUBSCRIBERS)),
   },
   stdio: ['ignore', 'ignore', 'pipe'],
 });

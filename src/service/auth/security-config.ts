@@ -29,7 +29,7 @@ export const securityEnvSchema = z.object({
   /** Bytes one tenant may store (jobs, metrics, checkpoints, datasets; 0 disables). */
   TENANT_MAX_STORED_BYTES: intVar(0, 1024 * MiB),
   /** Open WebSocket streams per tenant (0 disables). */
-  TENANT_MAX_STREAMS: intVar(0, 100),
+  TENANT_MAX_STREAMS: intVar(0, 32),
   /** Comma-separated origins allowed by CORS, '*' for any; empty: no cross-origin access. */
   CORS_ORIGINS: z.string().default(''),
   /** Time allowed to receive a whole request (slowloris); 0 disables. */
