@@ -46,6 +46,18 @@ function routeKey(request: FastifyRequest): string {
   return `${request.method} ${request.routeOptions.url ?? ''}`;
 }
 
+/**
+ * The stream a WebSocket upgrade runs on: the TCP socket on a real server; for app.injectWS (tests), the in-memory
+ * duplex @fastify/websocket keeps under its 'ws-socket' symbol. Either emits 'close' when the stream ends.
+ */
+function upgradeTransport(request: FastifyRequest): { once(event: 'close', fn: () => void): unknown } | null {
+  const raw = request.raw as unknown as Record<symbol, unknown> & { socket?: { once(e: 'close', f: () => void): unknown } };
+  if (raw.socket) return raw.socket;
+  const sym = Object.getOwnPropertySymbols(raw).find((s) => s.description === 'ws-socket');
+  const t = sym ? (raw[sym] as { once?: unknown } | undefined) : undefined;
+  return t && typeof t.once === 'function' ? (t as { once(e: 'close', f: () => void): unknown }) : null;
+}
+
 export function sendQuotaError(reply: FastifyReply, err: QuotaExceededError): FastifyReply {
   return reply
     .code(429)
@@ -151,11 +163,14 @@ async function quotaPlugin(app: FastifyInstance, options: QuotaPluginOptions): P
       }
       r[kStream] = true;
       streams.set(tenant, open + 1);
-      request.raw.socket.once('close', () => {
+      const release = () => {
         const n = (streams.get(tenant) ?? 1) - 1;
         if (n <= 0) streams.delete(tenant);
         else streams.set(tenant, n);
-      });
+      };
+      const transport = upgradeTransport(request);
+      if (transport) transport.once('close', release);
+      else release(); // nothing to watch: do not count it rather than leak a slot
     });
   }
 
