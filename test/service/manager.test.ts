@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadSafetensors } from '../../src/engine/index.js';
+import { kernels, loadSafetensors } from '../../src/engine/index.js';
 import { ConflictError, InvalidInputError, NotFoundError, QueueFullError } from '../../src/service/jobs/errors.js';
 import { StreamHub } from '../../src/service/jobs/hub.js';
 import { createJobManager, type JobManagerOptions } from '../../src/service/jobs/manager.js';
@@ -17,8 +17,10 @@ import { jobSpecSchema, type JobSpec, type JobSpecInput } from '../../src/spec/j
 import { Trainer } from '../../src/training/trainer.js';
 import { prepareKernels } from '../../workers/kernels.js';
 
-// In-process reference runs must use the kernel the workers use (relaxed SIMD where available) to compare bitwise.
-beforeAll(() => prepareKernels());
+// In-process reference runs use the kernel the workers pin by default ('simd'), so they compare bitwise.
+beforeAll(() => prepareKernels('simd'));
+/** On the plain-SIMD path the engine follows PyTorch's CPU order: the tutorial losses are PyTorch's to the bit. */
+const bitExact = () => kernels.activeKernel() === 'simd';
 
 const FIX = 'test/fixtures/pytorch';
 const TEST_WORKER = fileURLToPath(new URL('./helpers/test-train-worker.mjs', import.meta.url));
@@ -144,6 +146,7 @@ describe('JobManager with the real worker pool', () => {
     const epochs = stream.epochs();
     expect(epochs.map((e) => e.epoch)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
     epochs.forEach((e, i) => expect(rel(e.loss, lrFixture.losses[i]), `epoch ${i + 1}`).toBeLessThan(1e-5));
+    if (bitExact()) expect(epochs.map((e) => e.loss)).toEqual(lrFixture.losses);
     const last = stream.messages.at(-1)!;
     expect(last).toMatchObject({ type: 'status', status: 'succeeded', epoch: 60, epochs: 60, error: null });
 
@@ -179,6 +182,7 @@ describe('JobManager with the real worker pool', () => {
     expect(losses).toHaveLength(500);
     for (let i = 0; i <= 150; i++) expect(rel(losses[i]!, twoLayerFixture.losses[i]), `step ${i}`).toBeLessThan(1e-4);
     for (let i = 151; i < 500; i++) expect(rel(losses[i]!, twoLayerFixture.losses[i]), `step ${i}`).toBeLessThan(0.1);
+    if (bitExact()) expect(losses).toEqual(twoLayerFixture.losses);
     expect(stream.messages.at(-1)).toMatchObject({ type: 'status', status: 'succeeded' });
     // A large prediction (64 rows x 101,000 multiply-adds) goes to the prediction worker; it must agree with the
     // in-process forward pass of the same checkpoint.

@@ -79,6 +79,11 @@ export interface JobManagerOptions {
   /** Retry-After for a full queue (default 5 s). */
   retryAfterSeconds?: number;
   execArgv?: string[];
+  /**
+   * Matrix kernel of the workers: 'simd' (default) reproduces PyTorch's float32 results to the bit; 'relaxed' is
+   * about 15% faster per step and differs in the last bits (see workers/kernels.ts).
+   */
+  kernel?: 'simd' | 'relaxed' | 'js';
 }
 
 type StopReason = 'cancel' | 'delete' | 'timeout' | 'drain';
@@ -136,7 +141,7 @@ export class DefaultJobManager implements JobManager {
   private readonly store: JobStore;
   private readonly log: RuntimeLogger;
   private readonly opts: Required<
-    Omit<JobManagerOptions, 'store' | 'logger' | 'workerScript' | 'predictWorkerScript' | 'execArgv'>
+    Omit<JobManagerOptions, 'store' | 'logger' | 'workerScript' | 'predictWorkerScript' | 'execArgv' | 'kernel'>
   >;
   private pool: WorkerPool | null = null;
   private readonly poolOptions: ConstructorParameters<typeof WorkerPool>[0];
@@ -171,6 +176,7 @@ export class DefaultJobManager implements JobManager {
       trainScript: options.workerScript,
       predictScript: options.predictWorkerScript,
       execArgv: options.execArgv,
+      kernel: options.kernel,
     };
     this.predictor = new Predictor(() => this.getPool(), this.opts.inlinePredictMaxOps);
     this.hub = new StreamHub({

@@ -25,6 +25,8 @@ export interface WorkerPoolOptions {
   predictThreads?: number;
   /** Extra Node flags for worker threads. */
   execArgv?: string[];
+  /** Matrix kernel the workers pin (see workers/kernels.ts); default 'simd', PyTorch's numbers to the bit. */
+  kernel?: 'simd' | 'relaxed' | 'js';
 }
 
 /**
@@ -60,6 +62,7 @@ export class WorkerPool {
       maxQueue: this.threads,
       idleTimeout: 60_000,
       execArgv: opts.execArgv,
+      workerData: { kernel: opts.kernel ?? 'simd' },
     });
     this.predictPool = new Piscina({
       filename: asUrl(opts.predictScript ?? defaultWorkerScript('predict')),
@@ -67,6 +70,7 @@ export class WorkerPool {
       maxThreads: Math.max(1, opts.predictThreads ?? 1),
       idleTimeout: 30_000,
       execArgv: opts.execArgv,
+      workerData: { kernel: opts.kernel ?? 'simd' },
     });
   }
 
