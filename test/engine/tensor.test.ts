@@ -1,6 +1,6 @@
 /** Tensor creation, reading, factories, shape ops and the non-differentiable ops. */
 import { describe, expect, it } from 'vitest';
-import { cascadeSum } from '../../src/engine/kernels/elementwise.js';
+import { cascadeSum, sumToShape } from '../../src/engine/kernels/elementwise.js';
 import { loadFixture } from '../helpers/fixtures.js';
 import {
   arange,
@@ -227,6 +227,32 @@ describe('sum in PyTorch\'s order', () => {
       for (let i = 0; i < n; i++) exact += x[i];
       expect(cascadeSum(x, 0, n), `n = ${n}`).toBe(exact);
       expect(cascadeSum(x, 3, Math.max(0, n - 3)), `n = ${n}, offset 3`).toBe(exact - (n > 0 ? x[0] + (x[1] ?? 0) + (x[2] ?? 0) : 0));
+    }
+  });
+
+  it('every reduction pattern counts each element once (integer data; row counts past several cascade levels)', () => {
+    const shapes = [[300, 5], [5000, 3], [2, 600, 4], [3, 5, 70], [70, 1, 9], [1, 300, 1, 2]];
+    for (const shape of shapes) {
+      const n = shape.reduce((p, d) => p * d, 1);
+      const x = new Float32Array(n).map((_, i) => (i * 31) % 7);
+      // Every subset of dims to reduce, keepdim-style.
+      for (let mask = 1; mask < 1 << shape.length; mask++) {
+        const dst = shape.map((d, i) => (mask & (1 << i) ? 1 : d));
+        const got = sumToShape(x, shape, dst);
+        const want = new Float64Array(got.length);
+        const strides = dst.map((_, i) => dst.slice(i + 1).reduce((p, d) => p * d, 1));
+        for (let i = 0; i < n; i++) {
+          let rem = i;
+          let o = 0;
+          for (let d = shape.length - 1; d >= 0; d--) {
+            const idx = rem % shape[d];
+            rem = Math.floor(rem / shape[d]);
+            if (dst[d] !== 1) o += idx * strides[d];
+          }
+          want[o] += x[i];
+        }
+        expect(Array.from(got), `${JSON.stringify(shape)} -> ${JSON.stringify(dst)}`).toEqual(Array.from(want));
+      }
     }
   });
 

@@ -206,6 +206,66 @@ export function cascadeSum(src: Float32Array, off: number, n: number): number {
 }
 
 /**
+ * When the dims that dstShape (right-aligned, missing dims = 1) reduces form one contiguous block (size-1 dims
+ * aside), the reduction is `outer` independent sums over [rows x cols] blocks; otherwise null.
+ */
+function reducedBlock(srcShape: readonly number[], dstShape: readonly number[]): { outer: number; rows: number; cols: number } | null {
+  const nd = srcShape.length;
+  const off = nd - dstShape.length;
+  const isReduced = (d: number): boolean => srcShape[d] !== 1 && (d < off || dstShape[d - off] === 1);
+  let p = -1;
+  let r = -1;
+  for (let d = 0; d < nd; d++) {
+    if (!isReduced(d)) continue;
+    if (p < 0) p = d;
+    r = d;
+  }
+  if (p < 0) return null;
+  for (let d = p; d <= r; d++) if (srcShape[d] !== 1 && !isReduced(d)) return null;
+  let outer = 1;
+  for (let d = 0; d < p; d++) outer *= srcShape[d];
+  let rows = 1;
+  for (let d = p; d <= r; d++) rows *= srcShape[d];
+  let cols = 1;
+  for (let d = r + 1; d < nd; d++) cols *= srcShape[d];
+  return { outer, rows, cols };
+}
+
+/**
+ * Column sums of a [rows x cols] row-major block in PyTorch's order for an outer reduction: multi_row_sum's
+ * 4-level cascade (steps of 16 rows) down each column, in float32.
+ */
+export function outerCascadeSum(src: Float32Array, off: number, rows: number, cols: number): Float32Array {
+  const levels = 4;
+  const acc = new Float32Array(levels * cols);
+  const levelPower = Math.max(4, Math.floor(ceilLog2(rows) / levels));
+  const levelStep = 1 << levelPower;
+  const levelMask = levelStep - 1;
+  let i = 0;
+  while (i + levelStep <= rows) {
+    for (let j = 0; j < levelStep; j++, i++) {
+      const b = off + i * cols;
+      for (let c = 0; c < cols; c++) acc[c] = acc[c] + src[b + c];
+    }
+    for (let j = 1; j < levels; j++) {
+      const hi = j * cols;
+      const lo = hi - cols;
+      for (let c = 0; c < cols; c++) {
+        acc[hi + c] = acc[hi + c] + acc[lo + c];
+        acc[lo + c] = 0;
+      }
+      if ((i & (levelMask << (j * levelPower))) !== 0) break;
+    }
+  }
+  for (; i < rows; i++) {
+    const b = off + i * cols;
+    for (let c = 0; c < cols; c++) acc[c] = acc[c] + src[b + c];
+  }
+  for (let j = 1; j < levels; j++) for (let c = 0; c < cols; c++) acc[c] = acc[c] + acc[j * cols + c];
+  return acc.slice(0, cols);
+}
+
+/**
  * Sums `src` (of srcShape) down to dstShape, which must broadcast to srcShape: the gradient of a broadcast
  * operand, and sum(dim, keepdim=true). Full and innermost-dim reductions follow PyTorch's float32 order
  * (cascadeSum); other reductions accumulate in double and round once per output (within rounding of PyTorch).
@@ -225,6 +285,22 @@ export function sumToShape(src: Float32Array, srcShape: readonly number[], dstSh
     // Only the innermost dim is reduced: one contiguous run per output, summed as PyTorch sums a row.
     const out = new Float32Array(m);
     for (let o = 0; o < m; o++) out[o] = cascadeSum(src, o * inner, inner);
+    return out;
+  }
+  // One contiguous block of dims reduced (bias gradients, sum(0), sum(1) of 3-D): PyTorch's order for each
+  // outer index, column sums when dims follow the block.
+  const block = reducedBlock(srcShape, dstShape);
+  if (block !== null) {
+    const { outer, rows, cols } = block;
+    const out = new Float32Array(m);
+    if (cols === 1) {
+      // Contiguous runs (size-1 dims aside): PyTorch's inner sum.
+      for (let o = 0; o < outer; o++) out[o] = cascadeSum(src, o * rows, rows);
+    } else if (outer === 1) {
+      return outerCascadeSum(src, 0, rows, cols);
+    } else {
+      for (let o = 0; o < outer; o++) out.set(outerCascadeSum(src, o * rows * cols, rows, cols), o * cols);
+    }
     return out;
   }
   const acc = new Float64Array(m);

@@ -2,6 +2,7 @@
 import { ACCUMULATED, record } from '../autograd.js';
 import { ShapeError } from '../errors.js';
 import * as gemm from '../kernels/gemm.js';
+import { sumToShape } from '../kernels/elementwise.js';
 import { shapeStr } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
@@ -20,12 +21,13 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   }
   const outShape = [...x.shape.slice(0, -1), N];
   const y = new Float32Array(M * N);
+  gemm.sgemm({ transA: false, transB: true, M, N, K, A: x.data, B: weight.data, C: y });
   if (bias) {
-    // Start from the bias and accumulate the product onto it, as BLAS does for addmm with beta = 1.
+    // PyTorch's addmm(bias, x, Wᵀ) reaches BLAS with W transposed, whose dot-product form finishes each sum and
+    // then adds beta·C: the bias comes last (fl(x·w + b)), not first.
     const b = bias.data;
-    for (let i = 0; i < M; i++) y.set(b, i * N);
+    for (let i = 0; i < M; i++) for (let j = 0, o = i * N; j < N; j++) y[o + j] = y[o + j] + b[j];
   }
-  gemm.sgemm({ transA: false, transB: true, M, N, K, A: x.data, B: weight.data, C: y, accumulate: !!bias });
   const out = new Tensor(y, outShape);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(
@@ -54,17 +56,14 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
         gemm.sgemm({ transA: true, transB: false, M: N, N: K, K: M, A: g, B: x.data, C: d ?? gw, accumulateRounded: d !== null });
       }
       if (bias && needs[2]) {
-        const acc = new Float64Array(N);
-        for (let i = 0; i < M; i++) {
-          const o = i * N;
-          for (let j = 0; j < N; j++) acc[j] += g[o + j];
-        }
+        // Column sums of G, in PyTorch's order (grad.sum(0)).
+        const sums = sumToShape(g, [M, N], [N]);
         const d = dest(2);
         if (d) {
-          for (let j = 0; j < N; j++) d[j] += Math.fround(acc[j]);
+          for (let j = 0; j < N; j++) d[j] += sums[j];
           gb = ACCUMULATED;
         } else {
-          gb = Float32Array.from(acc);
+          gb = sums === g ? g.slice() : sums;
         }
       }
       return bias ? [gx, gw, gb] : [gx, gw];
