@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { KERNELS, forEachKernel } from '../helpers/kernels.js';
@@ -125,6 +126,27 @@ describe('kernel selection', () => {
       expect(sgemm).toBe(gemmKernel(name));
     }
     if (previous !== 'custom') useKernel(previous);
+  });
+
+  it('falls back to the pure JS path where WebAssembly is missing (node --jitless has none)', () => {
+    const script =
+      "import('./src/engine/index.ts').then((m) => { const a = m.tensor([[1, 2], [3, 4]]); " +
+      'console.log(JSON.stringify({ available: m.kernels.available(), active: m.kernels.activeKernel(), ' +
+      'product: a.mm(a).toArray(), hasWasm: typeof WebAssembly })); })';
+    const out = execFileSync(process.execPath, ['--jitless', '--import', 'tsx', '-e', script], {
+      cwd: new URL('../..', import.meta.url),
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({
+      available: ['js'],
+      active: 'js',
+      product: [
+        [7, 10],
+        [15, 22],
+      ],
+      hasWasm: 'undefined',
+    });
   });
 
   it('refuses an unknown path by name', () => {
