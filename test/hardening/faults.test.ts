@@ -113,7 +113,7 @@ describe('faults through HTTP', () => {
   });
 
   it('drops stream clients that stop answering pings (WS_PING_INTERVAL_MS), keeps the ones that answer', async () => {
-    const h = await realApp({ WS_PING_INTERVAL_MS: '150' });
+    const h = await realApp({ WS_PING_INTERVAL_MS: '300' });
     const id = await submit(h, long(100_000 / 100));
     await h.app.listen({ port: 0, host: '127.0.0.1' });
     const url = `ws://127.0.0.1:${(h.app.server.address() as { port: number }).port}/v1/jobs/${id}/stream`;
@@ -123,7 +123,7 @@ describe('faults through HTTP', () => {
     live.on('close', () => (liveClosed = true));
     const code = await new Promise<number>((r) => dead.on('close', (c) => r(c)));
     expect(code).toBe(1006); // terminated, no close frame
-    await new Promise((r) => setTimeout(r, 400)); // a few more ping intervals
+    await new Promise((r) => setTimeout(r, 1000)); // a few more ping intervals
     expect(liveClosed).toBe(false);
     live.close();
     await h.app.inject({ method: 'POST', url: `/v1/jobs/${id}/cancel`, headers: auth(ALICE_KEY) });

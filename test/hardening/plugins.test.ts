@@ -330,7 +330,7 @@ describe('security plugin', () => {
   });
 
   it('drops WebSocket peers that stop answering pings', async () => {
-    const { app } = await mini({ pingMs: 100 });
+    const { app } = await mini({ pingMs: 200 });
     await app.listen({ port: 0, host: '127.0.0.1' });
     const url = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}/v1/jobs/job-a/stream`;
     const ws = new WebSocket(url, { headers: { authorization: `Bearer ${ALICE}` }, autoPong: false });
@@ -342,7 +342,7 @@ describe('security plugin', () => {
     await new Promise((r) => live.once('open', r));
     let pings = 0;
     live.on('ping', () => pings++);
-    await new Promise((r) => setTimeout(r, 450));
+    await new Promise((r) => setTimeout(r, 900));
     expect(live.readyState).toBe(WebSocket.OPEN);
     expect(pings).toBeGreaterThanOrEqual(2);
     live.close();
