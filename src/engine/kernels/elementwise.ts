@@ -232,36 +232,46 @@ function reducedBlock(srcShape: readonly number[], dstShape: readonly number[]):
 }
 
 /**
- * Column sums of a [rows x cols] row-major block in PyTorch's order for an outer reduction: multi_row_sum's
- * 4-level cascade (steps of 16 rows) down each column, in float32.
+ * Column sums of a [rows x cols] row-major block at `off`, in PyTorch's order for an outer reduction: each column
+ * is summed like a row of cascadeSum without the lanes (row_sum: 4 interleaved accumulators over groups of 4 rows,
+ * multi_row_sum's 4-level cascade over those groups, leftover rows into accumulator 0, then the 4 folded), in
+ * float32. Checked against the bias gradients of the seq_adam fixture (16 rows, 3 and 12 columns) and op_grads.
  */
 export function outerCascadeSum(src: Float32Array, off: number, rows: number, cols: number): Float32Array {
-  const levels = 4;
-  const acc = new Float32Array(levels * cols);
-  const levelPower = Math.max(4, Math.floor(ceilLog2(rows) / levels));
+  const ilp = SUM_ILP;
+  const levels = SUM_LEVELS;
+  const rowLen = ilp * cols; // one group: `ilp` consecutive rows; accumulator k of column c at k * cols + c
+  const acc = new Float32Array(levels * rowLen);
+  const groups = Math.floor(rows / ilp);
+  const levelPower = Math.max(4, Math.floor(ceilLog2(groups) / levels));
   const levelStep = 1 << levelPower;
   const levelMask = levelStep - 1;
   let i = 0;
-  while (i + levelStep <= rows) {
+  while (i + levelStep <= groups) {
     for (let j = 0; j < levelStep; j++, i++) {
-      const b = off + i * cols;
-      for (let c = 0; c < cols; c++) acc[c] = acc[c] + src[b + c];
+      const b = off + i * rowLen;
+      for (let q = 0; q < rowLen; q++) acc[q] = acc[q] + src[b + q];
     }
     for (let j = 1; j < levels; j++) {
-      const hi = j * cols;
-      const lo = hi - cols;
-      for (let c = 0; c < cols; c++) {
-        acc[hi + c] = acc[hi + c] + acc[lo + c];
-        acc[lo + c] = 0;
+      const hi = j * rowLen;
+      const lo = hi - rowLen;
+      for (let q = 0; q < rowLen; q++) {
+        acc[hi + q] = acc[hi + q] + acc[lo + q];
+        acc[lo + q] = 0;
       }
       if ((i & (levelMask << (j * levelPower))) !== 0) break;
     }
   }
-  for (; i < rows; i++) {
-    const b = off + i * cols;
+  for (; i < groups; i++) {
+    const b = off + i * rowLen;
+    for (let q = 0; q < rowLen; q++) acc[q] = acc[q] + src[b + q];
+  }
+  for (let j = 1; j < levels; j++) for (let q = 0; q < rowLen; q++) acc[q] = acc[q] + acc[j * rowLen + q];
+  for (let r = groups * ilp; r < rows; r++) {
+    const b = off + r * cols;
     for (let c = 0; c < cols; c++) acc[c] = acc[c] + src[b + c];
   }
-  for (let j = 1; j < levels; j++) for (let c = 0; c < cols; c++) acc[c] = acc[c] + acc[j * cols + c];
+  for (let k = 1; k < ilp; k++) for (let c = 0; c < cols; c++) acc[c] = acc[c] + acc[k * cols + c];
   return acc.slice(0, cols);
 }
 
