@@ -599,14 +599,21 @@ export class DefaultJobManager implements JobManager {
     if (!job) throw new NotFoundError(`job ${id} not found`);
     const problem = checkPredictInput(x, job.spec.model.inputDim);
     if (problem) throw new InvalidInputError(problem, 'invalid_input');
-    const ckpt = await this.store.getCheckpoint(id);
+    // The final checkpoint, else the newest periodic one (what getCheckpoint(id) returns), chosen without reading
+    // any bytes: a model already loaded for it is reused.
+    const infos = await this.store.listCheckpoints(id);
+    const ckpt = infos.find((c) => c.kind === 'final') ?? infos.filter((c) => c.kind === 'periodic').at(-1);
     if (!ckpt) {
       throw new ConflictError(
         `job ${id} has no checkpoint to predict with yet (status ${job.status}); wait until it succeeds`,
         'no_checkpoint',
       );
     }
-    return this.predictor.run(id, job.spec, ckpt, x);
+    return this.predictor.run(id, job.spec, ckpt, async () => {
+      const stored = await this.store.getCheckpoint(id, ckpt.epoch);
+      if (!stored) throw new ConflictError(`the checkpoint of job ${id} at epoch ${ckpt.epoch} was removed`, 'no_checkpoint');
+      return stored.safetensors;
+    }, x);
   }
 
   // ---------------------------------------------------------------- lifecycle

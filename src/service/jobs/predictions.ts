@@ -23,27 +23,29 @@ export class Predictor {
     private readonly inlineMaxOps: number,
   ) {}
 
+  /** `bytes` reads the checkpoint's safetensors: only called when no loaded model can be reused. */
   async run(
     jobId: string,
     spec: JobSpec,
-    ckpt: { info: CheckpointInfo; safetensors: Uint8Array },
+    info: CheckpointInfo,
+    bytes: () => Promise<Uint8Array>,
     x: number[][],
   ): Promise<number[][]> {
     const rows = x.length;
     const inputDim = spec.model.inputDim;
     const flat = new Float32Array(rows * inputDim);
     for (let i = 0; i < rows; i++) flat.set(x[i]!, i * inputDim);
-    const key = `${jobId}|${ckpt.info.kind}|${ckpt.info.epoch}|${ckpt.info.createdAt}`;
+    const key = `${jobId}|${info.kind}|${info.epoch}|${info.createdAt}`;
     let result: PredictResult;
     if (rows * forwardCostPerRow(spec) <= this.inlineMaxOps) {
       let model = this.models.get(key);
       if (model) this.models.delete(key);
-      else model = loadModel(spec, ckpt.safetensors);
+      else model = loadModel(spec, await bytes());
       this.models.set(key, model);
       if (this.models.size > MAX_INLINE_MODELS) this.models.delete(this.models.keys().next().value!);
       result = forwardRows(model, spec, flat, rows);
     } else {
-      result = await this.pool().runPredict({ spec, safetensors: ckpt.safetensors, cacheKey: key, x: flat, rows });
+      result = await this.pool().runPredict({ spec, safetensors: await bytes(), cacheKey: key, x: flat, rows });
     }
     const { y, outputDim } = result;
     const out: number[][] = new Array(rows);
