@@ -83,15 +83,25 @@ function evenlyDistribute(
   inShape: readonly number[],
   result: Float32Array,
   keepShape: readonly number[],
+  signedZeros: boolean,
 ): Float32Array {
   const offs = broadcastOffsets(keepShape, inShape);
   const counts = new Float64Array(result.length);
   const hit = (v: number, r: number): boolean => (r !== r ? v !== v : v === r);
   for (let i = 0; i < x.length; i++) if (hit(x[i], result[offs[i]])) counts[offs[i]]++;
   const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const o = offs[i];
-    if (hit(x[i], result[o])) out[i] = g[o] / counts[o];
+  if (signedZeros) {
+    // amax: (grad / count) * mask, so non-maxima get a signed zero (-0 under a negative gradient).
+    for (let i = 0; i < x.length; i++) {
+      const o = offs[i];
+      out[i] = Math.fround(g[o] / counts[o]) * (hit(x[i], result[o]) ? 1 : 0);
+    }
+  } else {
+    // max(): zeros masked-filled with grad / count, so non-maxima are +0.
+    for (let i = 0; i < x.length; i++) {
+      const o = offs[i];
+      if (hit(x[i], result[o])) out[i] = g[o] / counts[o];
+    }
   }
   return out;
 }
@@ -102,7 +112,7 @@ export function amax(a: Tensor, dim?: Dims, keepdim = false): Tensor {
   const res = maxToShape(a.data, a.shape, keepShape);
   const out = new Tensor(res, outShape);
   const inShape = a.shape.slice();
-  return record(out, 'AmaxBackward0', [a], (g) => [evenlyDistribute(g, a.data, inShape, res, keepShape)], [a, out]);
+  return record(out, 'AmaxBackward0', [a], (g) => [evenlyDistribute(g, a.data, inShape, res, keepShape, true)], [a, out]);
 }
 
 /** max() over all elements: a 0-d tensor; the gradient is split evenly among tied maxima (PyTorch 1.13). */
@@ -114,7 +124,7 @@ export function maxAll(a: Tensor): Tensor {
   const res = maxToShape(a.data, a.shape, keepShape);
   const out = new Tensor(res, []);
   const inShape = a.shape.slice();
-  return record(out, 'MaxBackward1', [a], (g) => [evenlyDistribute(g, a.data, inShape, res, keepShape)], [a, out]);
+  return record(out, 'MaxBackward1', [a], (g) => [evenlyDistribute(g, a.data, inShape, res, keepShape, false)], [a, out]);
 }
 
 /**
