@@ -79,9 +79,10 @@ export class WorkerPool {
     return this.train.run(task, { transferList: [task.port], signal });
   }
 
+  /** The task's `x` and `safetensors` buffers are transferred (moved, not copied): the caller must not reuse them. */
   runPredict(task: PredictTask): Promise<PredictResult> {
-    // Copy-free hand-off of the input rows to the worker.
-    return this.predictPool.run(task, { transferList: [task.x.buffer as ArrayBuffer] });
+    const buffers = new Set([task.x.buffer as ArrayBuffer, task.safetensors.buffer as ArrayBuffer]);
+    return this.predictPool.run(task, { transferList: [...buffers] });
   }
 
   get queued(): number {
