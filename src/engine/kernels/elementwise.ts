@@ -161,12 +161,14 @@ function ceilLog2(x: number): number {
 
 /**
  * Sum of src[off .. off+n) in float32, in PyTorch's order (CPU SumKernel: vectorized_inner_sum -> row_sum with 4
- * independent accumulators -> multi_row_sum's 4-level cascade, 8 lanes, then the scalar tail and the lanes), so a
- * full or innermost reduction returns PyTorch's bits exactly: measured on the tutorial, all 500 `loss.item()`
- * values equal the fixture's, where a double-precision sum matched 307 of them.
+ * independent accumulators -> multi_row_sum's 4-level cascade, 8 lanes, then the scalar tail and the lanes; under
+ * 8 elements the scalar row_sum), so a full or innermost reduction returns PyTorch's bits exactly: measured on the
+ * tutorial, all 500 `loss.item()` values equal the fixture's, where a double-precision sum matched 307 of them.
  */
 export function cascadeSum(src: Float32Array, off: number, n: number): number {
   const W = SUM_LANES;
+  // Fewer elements than one vector: PyTorch's scalar_inner_sum, i.e. row_sum on scalars (a column of one).
+  if (n < W) return outerCascadeSum(src, off, n, 1)[0];
   const rowLen = SUM_ILP * W; // one "row" of multi_row_sum: SUM_ILP vectors of W lanes, contiguous
   const vecSize = Math.floor(n / W);
   const rows = Math.floor(vecSize / SUM_ILP);
