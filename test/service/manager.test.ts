@@ -347,6 +347,23 @@ describe('JobManager with the real worker pool', () => {
     expect((await finished(manager, 't1', a.job.id)).status).toBe('succeeded');
   });
 
+  it('estimates Retry-After from the running jobs\' progress', async () => {
+    const { manager } = setup({ workers: 1, maxQueued: 1, retryAfterSeconds: 999 });
+    await manager.start();
+    const running = (await manager.submit('t1', twoLayerJob(20_000))).job;
+    await waitFor('progress', async () => ((await manager.get('t1', running.id))!.epoch >= 20 ? true : null));
+    const waiting = (await manager.submit('t1', smallJob())).job;
+    const err = await manager.submit('t1', smallJob()).catch((e) => e);
+    expect(err).toBeInstanceOf(QueueFullError);
+    // 20,000 epochs of the tutorial net take far more than a second and (at any plausible speed) the estimate is
+    // capped at a minute; the configured fallback (999) is not used once there is progress.
+    expect(err.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(err.retryAfterSeconds).toBeLessThanOrEqual(60);
+    await manager.cancel('t1', waiting.id);
+    await manager.cancel('t1', running.id);
+    await finished(manager, 't1', running.id);
+  });
+
   it('shares the workers fairly between tenants: a burst from one does not hold back another', async () => {
     const { manager } = setup({ workers: 1 });
     const burst = [];

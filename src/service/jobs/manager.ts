@@ -98,6 +98,9 @@ interface Run {
   /** Serialises the handling of worker messages: store writes and fan-out happen in the order they were posted. */
   chain: Promise<void>;
   done: Promise<void>;
+  /** For Retry-After estimates: when this run was dispatched and the epoch it started from. */
+  launchedAt: number;
+  firstEpoch: number;
 }
 
 /** Epochs read and sent per step of a replay. */
@@ -210,7 +213,7 @@ export class DefaultJobManager implements JobManager {
     if (this.queue.length >= this.opts.maxQueued) {
       throw new QueueFullError(
         `the job queue is full (${this.queue.length} jobs waiting, limit ${this.opts.maxQueued}); retry later`,
-        this.opts.retryAfterSeconds,
+        this.retryAfter(),
       );
     }
     const now = new Date().toISOString();
@@ -238,6 +241,23 @@ export class DefaultJobManager implements JobManager {
     this.log.info({ jobId: record.id, tenant, seed }, 'job queued');
     this.pump();
     return result;
+  }
+
+  /**
+   * Seconds until a queue slot is likely to free: a slot frees when a running job ends, so the soonest estimated
+   * end among running jobs (elapsed time per epoch so far times epochs left), within [1, 60]; the configured
+   * default when nothing has progress yet.
+   */
+  private retryAfter(): number {
+    let soonest = Infinity;
+    const now = Date.now();
+    for (const r of this.running.values()) {
+      const done = r.job.epoch - r.firstEpoch;
+      if (done <= 0) continue;
+      soonest = Math.min(soonest, ((now - r.launchedAt) / done) * (r.job.epochs - r.job.epoch));
+    }
+    if (!Number.isFinite(soonest)) return this.opts.retryAfterSeconds;
+    return Math.min(60, Math.max(1, Math.ceil(soonest / 1000)));
   }
 
   /** Reusing an Idempotency-Key for a different request is a client bug worth telling about (as Stripe does). */
@@ -303,6 +323,8 @@ export class DefaultJobManager implements JobManager {
       end: null,
       chain: Promise.resolve(),
       done: new Promise<void>((r) => (resolveDone = r)),
+      launchedAt: Date.now(),
+      firstEpoch: job.epoch,
     };
     this.running.set(job.id, run);
     this.execute(run)
@@ -341,6 +363,7 @@ export class DefaultJobManager implements JobManager {
     }
     const startedAt = run.job.startedAt ?? new Date().toISOString();
     const resumeEpoch = resume?.epoch ?? 0;
+    run.firstEpoch = resumeEpoch;
     const resumeLoss = resumeEpoch > 0 ? ((await this.store.getEpochs(id, resumeEpoch, 1))[0]?.loss ?? null) : null;
     run.job = await this.store.updateJob(id, {
       status: 'running',
