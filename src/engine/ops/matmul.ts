@@ -5,7 +5,7 @@
 import { ACCUMULATED, record } from '../autograd.js';
 import { ShapeError } from '../errors.js';
 import * as gemm from '../kernels/gemm.js';
-import { broadcastOffsets } from '../kernels/elementwise.js';
+import { broadcastOffsets, sumToShape } from '../kernels/elementwise.js';
 import { broadcastShapes, numelOf, shapeStr } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
@@ -123,15 +123,23 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
         }
         return [ga, gb];
       }
-      if (needs[0]) ga = new Float32Array(a.data.length);
-      if (needs[1]) gb = new Float32Array(b.data.length);
+      // An operand reused across batches gets the sum of its per-batch gradients, in PyTorch's order: a matrix
+      // (no batch dims) is folded by PyTorch into one long product, i.e. one sum continued batch after batch
+      // (accumulate); a broadcast batched operand is expanded, so its per-batch products are summed afterwards
+      // (sum_to over the expanded dims).
+      const aSum = a.data.length !== nb * M * K && aBatch.length > 0;
+      const bSum = b.data.length !== nb * K * N && bBatch.length > 0;
+      const pa = needs[0] ? new Float32Array(aSum ? nb * M * K : a.data.length) : null;
+      const pb = needs[1] ? new Float32Array(bSum ? nb * K * N : b.data.length) : null;
       for (let i = 0; i < nb; i++) {
         const ao = aOffs![i] * M * K;
         const bo = bOffs![i] * K * N;
         const go = i * M * N;
-        if (ga) gemm.sgemm({ transA: false, transB: true, M, N: K, K: N, A: g, aOffset: go, B: b.data, bOffset: bo, C: ga, cOffset: ao, accumulate: true });
-        if (gb) gemm.sgemm({ transA: true, transB: false, M: K, N, K: M, A: a.data, aOffset: ao, B: g, bOffset: go, C: gb, cOffset: bo, accumulate: true });
+        if (pa) gemm.sgemm({ transA: false, transB: true, M, N: K, K: N, A: g, aOffset: go, B: b.data, bOffset: bo, C: pa, cOffset: aSum ? i * M * K : ao, accumulate: !aSum });
+        if (pb) gemm.sgemm({ transA: true, transB: false, M: K, N, K: M, A: a.data, aOffset: ao, B: g, bOffset: go, C: pb, cOffset: bSum ? i * K * N : bo, accumulate: !bSum });
       }
+      ga = pa && aSum ? sumToShape(pa, [...batch, M, K], aS) : pa;
+      gb = pb && bSum ? sumToShape(pb, [...batch, K, N], bS) : pb;
       return [ga, gb];
     },
     [...(b.requiresGrad ? [a] : []), ...(a.requiresGrad ? [b] : [])],
