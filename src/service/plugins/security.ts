@@ -76,6 +76,14 @@ async function securityPlugin(app: FastifyInstance, options: SecurityPluginOptio
     });
   }
 
+  // An answer sent before the request body was read (401, 429, 415...) would leave the connection waiting for the
+  // rest of a body nobody wants, and Node's idle timeout does not apply then: a client announcing a large body and
+  // trickling it (or not sending it) would hold the socket. Close such connections once answered.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (!request.raw.complete) reply.header('connection', 'close');
+    return payload;
+  });
+
   app.addHook('onSend', async (request, reply, payload) => {
     if (reply.statusCode < 400 || typeof payload !== 'string') return payload;
     const ct = String(reply.getHeader('content-type') ?? '');
