@@ -208,79 +208,70 @@ export function cascadeSum(src: Float32Array, off: number, n: number): number {
 }
 
 /**
- * When the dims that dstShape (right-aligned, missing dims = 1) reduces form one contiguous block (size-1 dims
- * aside), the reduction is `outer` independent sums over [rows x cols] blocks; otherwise null.
+ * Column sums of a [rows x cols] row-major block at `off`, in PyTorch's order for an outer reduction (CPU
+ * SumKernel): with 8+ columns (vectorized_outer_sum), groups of 32 columns take multi_row_sum (a 4-level cascade
+ * down each column) and the rest row_sum (4 interleaved accumulators over groups of 4 rows, then that cascade,
+ * leftover rows into accumulator 0, the 4 folded); under 8 columns (scalar_outer_sum), groups of 4 columns take
+ * multi_row_sum and the rest row_sum. All float32. Checked against the bias gradients of the seq_adam fixture
+ * (16 rows; 3 and 12 columns) and op_grads' linear and broadcast cases.
  */
-function reducedBlock(srcShape: readonly number[], dstShape: readonly number[]): { outer: number; rows: number; cols: number } | null {
-  const nd = srcShape.length;
-  const off = nd - dstShape.length;
-  const isReduced = (d: number): boolean => srcShape[d] !== 1 && (d < off || dstShape[d - off] === 1);
-  let p = -1;
-  let r = -1;
-  for (let d = 0; d < nd; d++) {
-    if (!isReduced(d)) continue;
-    if (p < 0) p = d;
-    r = d;
-  }
-  if (p < 0) return null;
-  for (let d = p; d <= r; d++) if (srcShape[d] !== 1 && !isReduced(d)) return null;
-  let outer = 1;
-  for (let d = 0; d < p; d++) outer *= srcShape[d];
-  let rows = 1;
-  for (let d = p; d <= r; d++) rows *= srcShape[d];
-  let cols = 1;
-  for (let d = r + 1; d < nd; d++) cols *= srcShape[d];
-  return { outer, rows, cols };
+export function outerCascadeSum(src: Float32Array, off: number, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(cols);
+  const group = cols >= SUM_LANES ? SUM_ILP * SUM_LANES : SUM_ILP;
+  const grouped = cols - (cols % group);
+  if (grouped > 0) columnSums(src, off, rows, cols, 0, grouped, 1, out);
+  if (grouped < cols) columnSums(src, off, rows, cols, grouped, cols, SUM_ILP, out);
+  return out;
 }
 
 /**
- * Column sums of a [rows x cols] row-major block at `off`, in PyTorch's order for an outer reduction: each column
- * is summed like a row of cascadeSum without the lanes (row_sum: 4 interleaved accumulators over groups of 4 rows,
- * multi_row_sum's 4-level cascade over those groups, leftover rows into accumulator 0, then the 4 folded), in
- * float32. Checked against the bias gradients of the seq_adam fixture (16 rows, 3 and 12 columns) and op_grads.
+ * Sums down columns [c0, c1) of a [rows x cols] block: `ilp` interleaved accumulators (row k of each group of
+ * `ilp` rows into accumulator k), multi_row_sum's 4-level cascade over the groups, leftover rows into
+ * accumulator 0, then the accumulators folded in order.
  */
-export function outerCascadeSum(src: Float32Array, off: number, rows: number, cols: number): Float32Array {
-  const ilp = SUM_ILP;
+function columnSums(src: Float32Array, off: number, rows: number, cols: number, c0: number, c1: number, ilp: number, out: Float32Array): void {
   const levels = SUM_LEVELS;
-  const rowLen = ilp * cols; // one group: `ilp` consecutive rows; accumulator k of column c at k * cols + c
-  const acc = new Float32Array(levels * rowLen);
+  const w = c1 - c0;
+  const lane = ilp * w; // one group's accumulators: accumulator k of column c at k * w + (c - c0)
+  const acc = new Float32Array(levels * lane);
   const groups = Math.floor(rows / ilp);
   const levelPower = Math.max(4, Math.floor(ceilLog2(groups) / levels));
   const levelStep = 1 << levelPower;
   const levelMask = levelStep - 1;
+  const addGroup = (gi: number): void => {
+    for (let k = 0; k < ilp; k++) {
+      const b = off + (gi * ilp + k) * cols + c0;
+      const a = k * w;
+      for (let c = 0; c < w; c++) acc[a + c] = acc[a + c] + src[b + c];
+    }
+  };
   let i = 0;
   while (i + levelStep <= groups) {
-    for (let j = 0; j < levelStep; j++, i++) {
-      const b = off + i * rowLen;
-      for (let q = 0; q < rowLen; q++) acc[q] = acc[q] + src[b + q];
-    }
+    for (let j = 0; j < levelStep; j++, i++) addGroup(i);
     for (let j = 1; j < levels; j++) {
-      const hi = j * rowLen;
-      const lo = hi - rowLen;
-      for (let q = 0; q < rowLen; q++) {
+      const hi = j * lane;
+      const lo = hi - lane;
+      for (let q = 0; q < lane; q++) {
         acc[hi + q] = acc[hi + q] + acc[lo + q];
         acc[lo + q] = 0;
       }
       if ((i & (levelMask << (j * levelPower))) !== 0) break;
     }
   }
-  for (; i < groups; i++) {
-    const b = off + i * rowLen;
-    for (let q = 0; q < rowLen; q++) acc[q] = acc[q] + src[b + q];
-  }
-  for (let j = 1; j < levels; j++) for (let q = 0; q < rowLen; q++) acc[q] = acc[q] + acc[j * rowLen + q];
+  for (; i < groups; i++) addGroup(i);
+  for (let j = 1; j < levels; j++) for (let q = 0; q < lane; q++) acc[q] = acc[q] + acc[j * lane + q];
   for (let r = groups * ilp; r < rows; r++) {
-    const b = off + r * cols;
-    for (let c = 0; c < cols; c++) acc[c] = acc[c] + src[b + c];
+    const b = off + r * cols + c0;
+    for (let c = 0; c < w; c++) acc[c] = acc[c] + src[b + c];
   }
-  for (let k = 1; k < ilp; k++) for (let c = 0; c < cols; c++) acc[c] = acc[c] + acc[k * cols + c];
-  return acc.slice(0, cols);
+  for (let k = 1; k < ilp; k++) for (let c = 0; c < w; c++) acc[c] = acc[c] + acc[k * w + c];
+  for (let c = 0; c < w; c++) out[c0 + c] = acc[c];
 }
 
 /**
  * Sums `src` (of srcShape) down to dstShape, which must broadcast to srcShape: the gradient of a broadcast
- * operand, and sum(dim, keepdim=true). Full and innermost-dim reductions follow PyTorch's float32 order
- * (cascadeSum); other reductions accumulate in double and round once per output (within rounding of PyTorch).
+ * operand, and sum(dim, keepdim=true). Follows PyTorch's float32 order exactly (single thread): cascadeSum for
+ * contiguous runs, outerCascadeSum for columns, partial sums of outer dims added into the output.
  * Returns `src` itself when nothing is reduced.
  */
 export function sumToShape(src: Float32Array, srcShape: readonly number[], dstShape: readonly number[]): Float32Array {
@@ -289,54 +280,68 @@ export function sumToShape(src: Float32Array, srcShape: readonly number[], dstSh
   const n = src.length;
   if (m === 1) return Float32Array.of(cascadeSum(src, 0, n));
   if (m === n) return src.slice(); // only size-1 dims differ: same layout
-  const st = broadcastStrides(dstShape, srcShape);
+  if (n === 0) return new Float32Array(m);
+  // The dims as PyTorch's TensorIterator sees them: innermost first, size-1 dims dropped, neighbours of the same
+  // kind (reduced or kept) coalesced. The two innermost form the kernel's 2-D loop; the outer ones are iterated
+  // (innermost fastest), each pass adding its partial sums into the output in float32.
   const nd = srcShape.length;
-  const inner = srcShape[nd - 1];
-  const innerStride = st[nd - 1];
-  if (innerStride === 0 && m * inner === n) {
-    // Only the innermost dim is reduced: one contiguous run per output, summed as PyTorch sums a row.
-    const out = new Float32Array(m);
-    for (let o = 0; o < m; o++) out[o] = cascadeSum(src, o * inner, inner);
-    return out;
-  }
-  // One contiguous block of dims reduced (bias gradients, sum(0), sum(1) of 3-D): PyTorch's order for each
-  // outer index, column sums when dims follow the block.
-  const block = reducedBlock(srcShape, dstShape);
-  if (block !== null) {
-    const { outer, rows, cols } = block;
-    const out = new Float32Array(m);
-    if (cols === 1) {
-      // Contiguous runs (size-1 dims aside): PyTorch's inner sum.
-      for (let o = 0; o < outer; o++) out[o] = cascadeSum(src, o * rows, rows);
-    } else if (outer === 1) {
-      return outerCascadeSum(src, 0, rows, cols);
-    } else {
-      for (let o = 0; o < outer; o++) out.set(outerCascadeSum(src, o * rows * cols, rows, cols), o * cols);
+  const off = nd - dstShape.length;
+  const sizes: number[] = [];
+  const reduced: boolean[] = [];
+  for (let d = nd - 1; d >= 0; d--) {
+    const size = srcShape[d];
+    if (size === 1) continue;
+    const red = d < off || dstShape[d - off] === 1;
+    if (reduced.length > 0 && reduced[reduced.length - 1] === red) sizes[sizes.length - 1] *= size;
+    else {
+      sizes.push(size);
+      reduced.push(red);
     }
-    return out;
   }
-  const acc = new Float64Array(m);
-  if (innerStride === 0) {
-    // Reducing the innermost dim: contiguous runs summed into one output.
-    const idx = new Array<number>(nd).fill(0);
-    let base = 0;
-    for (let o = 0; o < n; o += inner) {
-      let s = 0;
-      for (let j = 0; j < inner; j++) s += src[o + j];
-      acc[base] += s;
-      for (let d = nd - 2; d >= 0; d--) {
-        idx[d]++;
-        base += st[d];
-        if (idx[d] < srcShape[d]) break;
-        base -= st[d] * srcShape[d];
-        idx[d] = 0;
+  const inStrides: number[] = [];
+  const outStrides: number[] = [];
+  let is = 1;
+  let os = 1;
+  for (let k = 0; k < sizes.length; k++) {
+    inStrides.push(is);
+    outStrides.push(reduced[k] ? 0 : os);
+    is *= sizes[k];
+    if (!reduced[k]) os *= sizes[k];
+  }
+  const out = new Float32Array(m);
+  const d0 = sizes[0];
+  const d1 = sizes.length > 1 ? sizes[1] : 1;
+  const outer = sizes.slice(2);
+  const idx = new Array<number>(outer.length).fill(0);
+  let inBase = 0;
+  let outBase = 0;
+  for (;;) {
+    if (reduced[0]) {
+      // Inner reduction: each row of d0 contiguous elements is one sum.
+      const os1 = sizes.length > 1 ? outStrides[1] : 0;
+      for (let j = 0; j < d1; j++) {
+        const o = outBase + j * os1;
+        out[o] = out[o] + cascadeSum(src, inBase + j * d0, d0);
       }
+    } else {
+      // Outer reduction: d1 rows of d0 contiguous columns.
+      const sums = outerCascadeSum(src, inBase, d1, d0);
+      for (let c = 0; c < d0; c++) out[outBase + c] = out[outBase + c] + sums[c];
     }
-  } else {
-    const offs = broadcastOffsets(dstShape, srcShape);
-    for (let i = 0; i < n; i++) acc[offs[i]] += src[i];
+    // Next outer index (the innermost outer dim fastest).
+    let k = 0;
+    for (; k < outer.length; k++) {
+      idx[k]++;
+      inBase += inStrides[k + 2];
+      outBase += outStrides[k + 2];
+      if (idx[k] < outer[k]) break;
+      inBase -= inStrides[k + 2] * outer[k];
+      outBase -= outStrides[k + 2] * outer[k];
+      idx[k] = 0;
+    }
+    if (k === outer.length) break;
   }
-  return Float32Array.from(acc);
+  return out;
 }
 
 /** Expands `src` (of srcShape, broadcastable to dstShape) to a full dstShape buffer. */
