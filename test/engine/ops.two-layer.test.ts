@@ -68,7 +68,7 @@ function autograd(fx: ReturnType<typeof loadFixture>): Run {
   return { losses, grad0, w1, w2 };
 }
 
-function check(name: string, program: (fx: ReturnType<typeof loadFixture>) => Run): void {
+function check(name: string, program: (fx: ReturnType<typeof loadFixture>) => Run, kernel: string): void {
   const fx = loadFixture(name);
   const expected: number[] = (fx.json as any).losses;
 
@@ -111,6 +111,19 @@ function check(name: string, program: (fx: ReturnType<typeof loadFixture>) => Ru
       expect(maxNormRel(run.grad0.w2, fx.get('grad0.w2').data)).toBeLessThan(1e-5);
     });
 
+    if (kernel === 'simd') {
+      it('on the plain SIMD path: every loss, the step-0 gradients and the final weights equal PyTorch\'s bits', () => {
+        // That path rounds each product and sum as PyTorch's reference BLAS does, and sum() follows PyTorch's
+        // order (cascadeSum): nothing is left to differ. (The relaxed path fuses multiply-adds; the JS path rounds
+        // a*b+c once: both drift, within the bounds above.)
+        expect(run.losses).toEqual(expected);
+        expect(Array.from(run.grad0.w1)).toEqual(Array.from(fx.get('grad0.w1').data));
+        expect(Array.from(run.grad0.w2)).toEqual(Array.from(fx.get('grad0.w2').data));
+        expect(Array.from(run.w2.data)).toEqual(Array.from(fx.get('final.w2').data));
+        expect(maxNormRel(run.w1.data, fx.get('final.w1').data)).toBe(0);
+      });
+    }
+
     it('final weights match PyTorch loosely', () => {
       // The weights move little relative to their size over 500 steps at lr 1e-6, so even the late drift of
       // the loss leaves them within 1e-3 (max-norm relative).
@@ -122,7 +135,7 @@ function check(name: string, program: (fx: ReturnType<typeof loadFixture>) => Ru
   });
 }
 
-forEachKernel(() => {
-  check('two_layer_manual', manual);
-  check('two_layer_autograd', autograd);
+forEachKernel((kernel) => {
+  check('two_layer_manual', manual, kernel);
+  check('two_layer_autograd', autograd, kernel);
 });
