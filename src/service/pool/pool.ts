@@ -42,6 +42,11 @@ export function defaultWorkerScript(name: 'train' | 'predict'): string {
   return pathToFileURL(compiled).href;
 }
 
+/** The CommonJS shim every pool thread loads (see workers/esm-entry.cts for why); the real worker is in workerData. */
+function entryScript(): string {
+  return fileURLToPath(defaultWorkerScript('train')).replace(/train\.js$/, 'esm-entry.cjs');
+}
+
 function asUrl(script: string): string {
   return script.startsWith('file:') ? script : pathToFileURL(resolve(script)).href;
 }
@@ -54,7 +59,7 @@ export class WorkerPool {
   constructor(opts: WorkerPoolOptions = {}) {
     this.threads = Math.max(1, Math.floor(opts.workers ?? availableParallelism()));
     this.train = new Piscina({
-      filename: asUrl(opts.trainScript ?? defaultWorkerScript('train')),
+      filename: entryScript(),
       minThreads: this.threads,
       maxThreads: this.threads,
       // One job per thread: a training task occupies its thread for the whole job.
@@ -62,15 +67,15 @@ export class WorkerPool {
       maxQueue: this.threads,
       idleTimeout: 60_000,
       execArgv: opts.execArgv,
-      workerData: { kernel: opts.kernel ?? 'simd' },
+      workerData: { kernel: opts.kernel ?? 'simd', script: asUrl(opts.trainScript ?? defaultWorkerScript('train')) },
     });
     this.predictPool = new Piscina({
-      filename: asUrl(opts.predictScript ?? defaultWorkerScript('predict')),
+      filename: entryScript(),
       minThreads: 0,
       maxThreads: Math.max(1, opts.predictThreads ?? 1),
       idleTimeout: 30_000,
       execArgv: opts.execArgv,
-      workerData: { kernel: opts.kernel ?? 'simd' },
+      workerData: { kernel: opts.kernel ?? 'simd', script: asUrl(opts.predictScript ?? defaultWorkerScript('predict')) },
     });
   }
 
