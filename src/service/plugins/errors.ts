@@ -164,7 +164,9 @@ function fromFastifyError(err: FastifyError, request: FastifyRequest, maxBodyByt
     return new ApiError(400, 'invalid_json', `the body is not valid JSON: ${err.message}`);
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
     // Other plugins' errors (rate limits, quotas): keep their snake_case code and any Retry-After they carry.
-    const code = /^[a-z][a-z0-9_]*$/.test(err.code ?? '') ? err.code : (err.code ?? 'bad_request').replace(/^FST_ERR_/, '').toLowerCase();
+    const code = /^[a-z][a-z0-9_]*$/.test(err.code ?? '')
+      ? err.code
+      : (err.code ?? STATUS_CODES[err.statusCode] ?? 'bad_request').replace(/^FST_ERR_/, '').toLowerCase();
     const seconds = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
     return seconds === undefined
       ? new ApiError(err.statusCode, code, err.message)
@@ -172,6 +174,9 @@ function fromFastifyError(err: FastifyError, request: FastifyRequest, maxBodyByt
   }
   return null;
 }
+
+/** Error codes for 4xx errors that carry a status but no code of their own. */
+const STATUS_CODES: Record<number, string> = { 400: 'bad_request', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed', 408: 'request_timeout', 409: 'conflict', 413: 'payload_too_large', 415: 'unsupported_media_type', 429: 'rate_limited' };
 
 export const errorsPlugin = globalPlugin<{ maxBodyBytes: number }>('gradloom-errors', async (app, opts) => {
   app.setErrorHandler((err: FastifyError, request, reply) => {
