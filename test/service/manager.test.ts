@@ -224,6 +224,37 @@ describe('JobManager with the real worker pool', () => {
     expect(r.messages.at(-1)).toMatchObject({ type: 'status', status: 'succeeded', epoch: 4500 });
   });
 
+  it('paces a replay by its subscriber: the next page waits until the transport drains, and nothing is dropped', async () => {
+    const { manager } = setup();
+    await manager.start();
+    const { job } = await manager.submit('t1', smallJob({ training: { epochs: 6000, loss: 'mse', optimizer: { kind: 'sgd', lr: 0.01 } } }));
+    await finished(manager, 't1', job.id);
+    // A transport that drains 8 KiB every 5 ms; each message costs 40 bytes in it.
+    let buffered = 0;
+    let peak = 0;
+    const drain = setInterval(() => (buffered = Math.max(0, buffered - 8192)), 5);
+    const r = recorder();
+    const sub = {
+      ...r.subscriber,
+      send(m: StreamMessage) {
+        buffered += 40;
+        peak = Math.max(peak, buffered);
+        return r.subscriber.send(m);
+      },
+      bufferedAmount: () => buffered,
+    };
+    try {
+      expect(await manager.subscribe('t1', job.id, sub)).not.toBeNull();
+      await r.closed;
+    } finally {
+      clearInterval(drain);
+    }
+    expect(r.epochs().map((e) => e.epoch)).toEqual(Array.from({ length: 6000 }, (_, i) => i + 1));
+    expect(r.messages.some((m) => m.type === 'dropped')).toBe(false);
+    // At most one page (500 epochs) on top of the 128 KiB drain threshold: the whole history (240 KB) is never queued.
+    expect(peak).toBeLessThanOrEqual(128 * 1024 + 500 * 40 + 40);
+  });
+
   it('cancels a running job within an epoch, a queued job at once, and refuses to cancel a finished one', async () => {
     const { manager, store } = setup({ workers: 1 });
     await manager.start();

@@ -104,7 +104,31 @@ interface Run {
 }
 
 /** Epochs read and sent per step of a replay. */
-const REPLAY_PAGE = 2000;
+const REPLAY_PAGE = 500;
+/**
+ * The replay is paced by the subscriber: the next page is read only when its transport holds less than this many
+ * unsent bytes. A storm of late subscribers on a long finished job then costs about a page each, not the whole
+ * history each (bench/replay-storm.ts: 100 streams of a 100,000-epoch job peaked at ~2 GiB RSS before this).
+ */
+const REPLAY_DRAIN_BYTES = 128 * 1024;
+/** A transport that makes no progress for this long is left to the hub's slow-consumer policy (bounded backlog). */
+const REPLAY_STALL_MS = 30_000;
+
+async function replayDrained(subscriber: { bufferedAmount(): number }, isClosed: () => boolean): Promise<void> {
+  await new Promise((r) => setImmediate(r));
+  let lowest = subscriber.bufferedAmount();
+  let progressAt = Date.now();
+  while (!isClosed() && subscriber.bufferedAmount() > REPLAY_DRAIN_BYTES) {
+    await new Promise((r) => setTimeout(r, 5));
+    const buffered = subscriber.bufferedAmount();
+    if (buffered < lowest) {
+      lowest = buffered;
+      progressAt = Date.now();
+    } else if (Date.now() - progressAt > REPLAY_STALL_MS) {
+      return;
+    }
+  }
+}
 
 function isTerminal(job: JobRecord): boolean {
   return TERMINAL_STATUSES.includes(job.status);
@@ -594,7 +618,7 @@ export class DefaultJobManager implements JobManager {
       while (history.length === REPLAY_PAGE && !sub.closed) {
         this.hub.replay(sub, history.map((e) => ({ type: 'epoch' as const, epoch: e.epoch, loss: e.loss })));
         from = history[history.length - 1]!.epoch + 1;
-        await new Promise((r) => setImmediate(r));
+        await replayDrained(subscriber, () => sub.closed);
         history = await this.store.getEpochs(id, from, REPLAY_PAGE);
       }
       const latest = await this.store.getJob(tenant, id);
