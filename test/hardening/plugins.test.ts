@@ -27,6 +27,8 @@ interface MiniOptions {
   pingMs?: number;
   authFailures?: number;
   maxStreams?: number;
+  /** tenant -> Idempotency-Keys of jobs it already has */
+  idempotencyKeys?: Record<string, string[]>;
 }
 
 let apps: FastifyInstance[] = [];
@@ -61,6 +63,7 @@ async function mini(o: MiniOptions = {}) {
     tenantMaxStoredBytes: o.maxBytes ?? 0,
     usage: async (t) => usage[t] ?? { bytes: 0, queued: 0, running: 0 },
     tenantMaxStreams: o.maxStreams ?? 0,
+    isIdempotentReplay: async (t, key) => (o.idempotencyKeys?.[t] ?? []).includes(key),
   });
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async () => ({ ok: true }));
@@ -241,6 +244,23 @@ describe('quota plugin', () => {
     expect(refused.json().error).toBe('too_many_jobs');
     expect(refused.json().message).toMatch(/limit is 3 queued \+ running jobs per tenant \(TENANT_MAX_ACTIVE_JOBS\)/);
     expect((await post(BOB)).statusCode).toBe(201);
+  });
+
+  it('lets an idempotent retry through at the job and storage quotas (it creates nothing); a new key is still refused', async () => {
+    const { app } = await mini({
+      maxJobs: 2,
+      maxBytes: 100,
+      usage: { alice: { bytes: 1000, queued: 1, running: 1 } },
+      idempotencyKeys: { alice: ['retry-1'] },
+    });
+    const post = (key: string, idem: string) =>
+      app.inject({ method: 'POST', url: '/v1/jobs', headers: { authorization: `Bearer ${key}`, 'idempotency-key': idem }, payload: {} });
+    expect((await post(ALICE, 'retry-1')).statusCode).toBe(201);
+    const fresh = await post(ALICE, 'new-key');
+    expect(fresh.statusCode).toBe(429);
+    // Another tenant's key is not a retry for bob.
+    const bob = await mini({ maxJobs: 1, usage: { bob: { bytes: 0, queued: 1, running: 0 } }, idempotencyKeys: { alice: ['retry-1'] } });
+    expect((await bob.app.inject({ method: 'POST', url: '/v1/jobs', headers: { authorization: `Bearer ${BOB}`, 'idempotency-key': 'retry-1' }, payload: {} })).statusCode).toBe(429);
   });
 
   it('caps open WebSocket streams per tenant, and frees a slot when a stream closes', async () => {

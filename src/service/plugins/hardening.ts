@@ -70,6 +70,7 @@ async function hardeningPlugin(app: FastifyInstance, options: HardeningOptions):
     tenantMaxStoredBytes: security.tenantMaxStoredBytes,
     tenantMaxStreams: security.tenantMaxStreams,
     usage: (tenant) => options.store.tenantUsage(tenant),
+    isIdempotentReplay: async (tenant, key) => (await options.store.findJobByIdempotencyKey(tenant, key)) !== null,
   });
 }
 

@@ -25,6 +25,11 @@ export interface QuotaPluginOptions {
   /** Stored bytes per tenant; 0 disables. */
   tenantMaxStoredBytes: number;
   usage: (tenant: string) => Promise<TenantUsage>;
+  /**
+   * Whether a job submission with this Idempotency-Key is a retry of a job the tenant already has: a retry creates
+   * nothing, so it is answered with the existing job even when the tenant is at its job quota.
+   */
+  isIdempotentReplay?: (tenant: string, idempotencyKey: string) => Promise<boolean>;
   /** Routes (METHOD + pattern) that create a job. */
   jobRoutes?: string[];
   /** Routes that store data; refused once the tenant is at its storage quota. */
@@ -106,6 +111,11 @@ async function quotaPlugin(app: FastifyInstance, options: QuotaPluginOptions): P
     const isStorage = options.tenantMaxStoredBytes > 0 && storageRoutes.has(key);
     if (!isJob && !isStorage) return;
     const tenant = request.tenant;
+    const idempotencyKey = request.headers['idempotency-key'];
+    if (jobRoutes.has(key) && typeof idempotencyKey === 'string' && options.isIdempotentReplay
+      && (await options.isIdempotentReplay(tenant, idempotencyKey))) {
+      return;
+    }
     if (isJob) {
       // Reserve before the await, so the check below sees every concurrent submission.
       reserved.set(tenant, (reserved.get(tenant) ?? 0) + 1);
