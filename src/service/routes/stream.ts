@@ -9,7 +9,7 @@ import { WebSocket } from 'ws';
 import type { StreamMessage } from '../jobs/types.js';
 import { ApiError, notFound } from '../plugins/errors.js';
 import { errors, idParamsSchema } from '../schemas/common.js';
-import { fromEpochQuerySchema, streamMessageSchema } from '../schemas/jobs.js';
+import { streamMessageSchema, streamQuerySchema } from '../schemas/jobs.js';
 import { finiteOrNull, logJobId } from './job-views.js';
 
 /** Close codes: 1000 after the final status; 4404 when the job vanished between the handshake and the subscription. */
@@ -40,7 +40,7 @@ export const streamRoutes: FastifyPluginAsyncZod = async (app) => {
           'gets the final status; it never slows training or other subscribers. Unknown job: 404 before the upgrade. ' +
           'With `?from=k` the replay starts at epoch k (for a client that reconnects).',
         params: idParamsSchema,
-        querystring: fromEpochQuerySchema,
+        querystring: streamQuerySchema,
         response: { 101: streamMessageSchema.describe('Switching protocols; frames are StreamMessages'), ...errors(400, 404, 426) },
       },
       preValidation: async (request, reply) => {

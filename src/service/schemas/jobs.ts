@@ -81,6 +81,17 @@ export const fromEpochQuerySchema = z.object({
     .describe('First epoch to include (1-based): a client that reconnects asks only for what it has not seen'),
 });
 
+export const streamQuerySchema = fromEpochQuerySchema.extend({
+  access_token: z
+    .string()
+    .optional()
+    .describe(
+      'For browsers, which cannot set headers on a WebSocket: a stream token from POST /v1/stream-tokens, or an API key. ' +
+        'Accepted on stream routes only; redacted from logs.',
+    ),
+});
+
+
 export const metricsSchema = z
   .object({ jobId: z.string(), epochs: z.array(epochMetricSchema) })
   .meta({ id: 'JobMetrics' });
