@@ -522,6 +522,20 @@ describe('JobManager with the real worker pool', () => {
     await manager.stop({ deadlineMs: 100 });
     await expect(manager.submit('t1', smallJob())).rejects.toMatchObject({ code: 'shutting_down' });
   });
+
+  it('is ready (for /readyz) only between start and stop, and only while the store answers', async () => {
+    const { manager, store } = setup();
+    expect(await manager.ready!()).toEqual({ ready: false, reason: 'the job runtime has not started' });
+    await manager.start();
+    expect(await manager.ready!()).toEqual({ ready: true });
+    const getJob = store.getJob;
+    store.getJob = async () => Promise.reject(new Error('database is locked'));
+    expect(await manager.ready!()).toEqual({ ready: false, reason: 'store query failed: database is locked' });
+    store.getJob = getJob;
+    expect(await manager.ready!()).toEqual({ ready: true });
+    await manager.stop({ deadlineMs: 100 });
+    expect(await manager.ready!()).toEqual({ ready: false, reason: 'the job runtime is stopping' });
+  });
 });
 
 describe('StreamHub (slow-consumer policy, replay boundary)', () => {

@@ -716,6 +716,21 @@ export class DefaultJobManager implements JobManager {
     this.queue.length = 0;
   }
 
+  /**
+   * GET /readyz: jobs can run here now. The pool threads start lazily (on the first job), so "the pool has started"
+   * means start() ran and stop() has not; the store must answer a read (a probe id that never exists).
+   */
+  async ready(): Promise<{ ready: boolean; reason?: string }> {
+    if (!this.started) return { ready: false, reason: 'the job runtime has not started' };
+    if (this.stopping) return { ready: false, reason: 'the job runtime is stopping' };
+    try {
+      await this.store.getJob('__readyz__', '__readyz__');
+    } catch (err) {
+      return { ready: false, reason: `store query failed: ${(err as Error).message}` };
+    }
+    return { ready: true };
+  }
+
   /** For tests and /readyz: what the runtime is doing now. */
   stats(): { queued: number; running: number; workers: number; stopping: boolean } {
     return { queued: this.queue.length, running: this.running.size, workers: this.opts.workers, stopping: this.stopping };

@@ -32,11 +32,12 @@ export const systemRoutes: FastifyPluginAsyncZod = async (app) => {
         checks.store = `store query failed: ${(err as Error).message}`;
       }
       try {
-        const pool = ctx.manager.ready
-          ? await ctx.manager.ready()
-          : ctx.runtimeStarted
-            ? { ready: true }
-            : { ready: false, reason: 'the job runtime has not started' };
+        // runtimeStarted is the app's own view (false until the manager's start() resolved, and during close).
+        const pool = !ctx.runtimeStarted
+          ? { ready: false, reason: 'the job runtime has not started' }
+          : ctx.manager.ready
+            ? await ctx.manager.ready()
+            : { ready: true };
         checks.pool = pool.ready ? 'ok' : (pool.reason ?? 'not ready');
       } catch (err) {
         checks.pool = `readiness check failed: ${(err as Error).message}`;
