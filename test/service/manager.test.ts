@@ -523,6 +523,60 @@ describe('JobManager with the real worker pool', () => {
     await expect(manager.submit('t1', smallJob())).rejects.toMatchObject({ code: 'shutting_down' });
   });
 
+  it('fails a job with store_error when a store write fails mid-training: no gaps, and recorded once the store recovers', async () => {
+    const dataDir = tmp();
+    const real = createSqliteStore({ dataDir });
+    let down = false;
+    const outage = () => Promise.reject(new Error('SQLITE_FULL: database or disk is full'));
+    // The store breaks on the third batch of epochs and stays broken (also for updateJob) until `down` clears.
+    let batches = 0;
+    const store = new Proxy(real, {
+      get(target, prop) {
+        if (prop === 'appendEpochs') {
+          return (id: string, events: { epoch: number }[]) => {
+            if (++batches === 3) down = true;
+            return down ? outage() : target.appendEpochs(id, events as never);
+          };
+        }
+        if (prop === 'updateJob') return (...a: Parameters<JobStore['updateJob']>) => (down ? outage() : target.updateJob(...a));
+        const v = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    }) as JobStore;
+    const manager = createJobManager({
+      store, logger: silent, workers: 1, maxQueued: 10, streamBufferMessages: 100_000,
+      jobTimeoutMs: 60_000, cancelGraceMs: 2000, workerScript: TEST_WORKER,
+    });
+    cleanups.push(async () => {
+      await manager.stop({ deadlineMs: 1000 });
+      await real.close();
+    });
+    await manager.start();
+    const { job } = await manager.submit('t1', smallJob({ training: { epochs: 200_000, loss: 'mse', optimizer: { kind: 'adam', lr: 0.01 } } }));
+    const r = await follow(manager, 't1', job.id);
+    const final = r.messages.at(-1)!;
+    expect(final).toMatchObject({ type: 'status', status: 'failed', error: { code: 'store_error' } });
+    if (final.type !== 'status') throw new Error('unreachable');
+    expect(final.error!.message).toMatch(/^store_error: could not record epochs \d+-\d+: SQLITE_FULL: database or disk is full; .*no gaps/);
+    // Everything streamed was recorded, in order, and nothing after the hole was.
+    const streamed = r.epochs().map((e) => e.epoch);
+    expect(streamed.length).toBeGreaterThan(0);
+    expect(streamed).toEqual(Array.from({ length: streamed.length }, (_, i) => i + 1));
+    expect(streamed.at(-1)).toBeLessThan(200_000);
+    expect(final.epoch).toBe(streamed.at(-1));
+    // The store was down when the job failed; the failure is written once it recovers.
+    expect((await real.getJob('t1', job.id))!.status).toBe('running');
+    down = false;
+    const recorded = await waitFor('the failure to be recorded', async () => {
+      const j = await real.getJob('t1', job.id);
+      return j?.status === 'failed' ? j : null;
+    });
+    expect(recorded.error).toEqual(final.error);
+    expect(recorded.epoch).toBe(final.epoch);
+    const history = await real.getEpochs(job.id, 0, 1_000_000);
+    expect(history.map((e) => e.epoch)).toEqual(streamed);
+  });
+
   it('is ready (for /readyz) only between start and stop, and only while the store answers', async () => {
     const { manager, store } = setup();
     expect(await manager.ready!()).toEqual({ ready: false, reason: 'the job runtime has not started' });

@@ -86,7 +86,7 @@ export interface JobManagerOptions {
   kernel?: 'simd' | 'relaxed' | 'js';
 }
 
-type StopReason = 'cancel' | 'delete' | 'timeout' | 'drain';
+type StopReason = 'cancel' | 'delete' | 'timeout' | 'drain' | 'store_error';
 
 interface Run {
   job: JobRecord;
@@ -101,6 +101,8 @@ interface Run {
   /** For Retry-After estimates: when this run was dispatched and the epoch it started from. */
   launchedAt: number;
   firstEpoch: number;
+  /** The first store write that failed during training: the job stops and fails, so its history has no gaps. */
+  storeError: string | null;
 }
 
 /** Epochs read and sent per step of a replay. */
@@ -349,6 +351,7 @@ export class DefaultJobManager implements JobManager {
       done: new Promise<void>((r) => (resolveDone = r)),
       launchedAt: Date.now(),
       firstEpoch: job.epoch,
+      storeError: null,
     };
     this.running.set(job.id, run);
     this.execute(run)
@@ -418,7 +421,7 @@ export class DefaultJobManager implements JobManager {
       }
       run.chain = run.chain
         .then(() => this.onWorkerMessage(run, m))
-        .catch((err) => this.log.error({ jobId: id, err }, 'failed to record a worker message'));
+        .catch((err) => this.onStoreError(run, m, err));
       if (m.type === 'end') endReceived();
     });
     const task: TrainTask = {
@@ -450,8 +453,34 @@ export class DefaultJobManager implements JobManager {
     await this.settle(run, failure);
   }
 
+  /**
+   * A store write failed while training: recording anything after it would leave a hole in the job's history
+   * (epochs k+1.. missing, later ones present), so the job is stopped at once and fails with `store_error`.
+   */
+  private onStoreError(run: Run, m: WorkerMessage, err: unknown): void {
+    if (run.storeError !== null) return;
+    const what =
+      m.type === 'epochs'
+        ? `epochs ${m.events[0]?.epoch}-${m.events.at(-1)?.epoch}`
+        : m.type === 'end'
+          ? 'the final checkpoint'
+          : m.type === 'checkpoint'
+            ? `the checkpoint at epoch ${m.epoch}`
+            : m.type === 'resume'
+              ? `the resume snapshot at epoch ${m.epoch}`
+              : 'a worker message';
+    run.storeError = `could not record ${what}: ${errorText(err)}`;
+    this.log.error({ jobId: run.job.id, err }, 'store write failed during training; stopping the job');
+    this.requestStop(run, 'store_error');
+  }
+
   private async onWorkerMessage(run: Run, m: WorkerMessage): Promise<void> {
     if (run.stopReason === 'delete') return;
+    if (run.storeError !== null) {
+      // Stopping after a failed write: nothing after the hole is recorded.
+      if (m.type === 'end') run.end = m;
+      return;
+    }
     const id = run.job.id;
     switch (m.type) {
       case 'epochs': {
@@ -496,6 +525,7 @@ export class DefaultJobManager implements JobManager {
       this.hub.publishFinal(id, statusMessage({ ...run.job, status: 'cancelled' }));
       return;
     }
+    if (run.storeError !== null) return this.finishStoreError(run);
     const end = run.end;
     if (end) {
       switch (end.outcome) {
@@ -526,6 +556,38 @@ export class DefaultJobManager implements JobManager {
     });
   }
 
+  /**
+   * The job fails with `store_error`. The store may still be failing: the subscribers get the final status anyway,
+   * and the failed state is written as soon as the store takes it (retried with backoff until stop()). Until then
+   * the store says 'running', which the next start() would resume from its last snapshot.
+   */
+  private async finishStoreError(run: Run): Promise<void> {
+    const message =
+      `store_error: ${run.storeError}; training was stopped so the job's history has no gaps ` +
+      `(epochs 1-${run.job.epoch} are recorded)`;
+    const patch: Partial<JobRecord> = { status: 'failed', error: { code: 'store_error', message }, finishedAt: new Date().toISOString() };
+    try {
+      run.job = await this.store.updateJob(run.job.id, patch);
+    } catch (err) {
+      run.job = { ...run.job, ...patch } as JobRecord;
+      this.log.error({ jobId: run.job.id, err }, 'could not record the store_error failure yet; retrying');
+      this.persistLater(run.job.id, patch, 100);
+    }
+    this.log.info({ jobId: run.job.id, status: 'failed', epoch: run.job.epoch, error: patch.error }, 'job finished');
+    this.hub.publishFinal(run.job.id, statusMessage(run.job));
+  }
+
+  private persistLater(id: string, patch: Partial<JobRecord>, delayMs: number): void {
+    setTimeout(() => {
+      this.store.updateJob(id, patch).then(
+        () => this.log.info({ jobId: id }, 'recorded the store_error failure'),
+        () => {
+          if (!this.stopping) this.persistLater(id, patch, Math.min(delayMs * 2, 5000));
+        },
+      );
+    }, delayMs).unref();
+  }
+
   /** Drained: the job keeps its progress and waits, as 'queued', for the next process to resume it. */
   private async requeueForResume(run: Run): Promise<void> {
     run.job = await this.store.updateJob(run.job.id, { status: 'queued' });
@@ -546,7 +608,7 @@ export class DefaultJobManager implements JobManager {
 
   private requestStop(run: Run, reason: StopReason): void {
     // delete > cancel > timeout > drain: a stronger reason replaces a weaker one.
-    const rank: Record<StopReason, number> = { drain: 0, timeout: 1, cancel: 2, delete: 3 };
+    const rank: Record<StopReason, number> = { drain: 0, timeout: 1, cancel: 2, store_error: 3, delete: 4 };
     if (run.stopReason !== null && rank[run.stopReason] >= rank[reason]) return;
     const previous = run.stopReason;
     run.stopReason = reason;

@@ -8,7 +8,7 @@ export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancell
 export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 
 export interface JobError {
-  /** Machine-readable: 'diverged' | 'worker_crashed' | 'timeout' | 'invalid_data' | 'internal' | ... */
+  /** Machine-readable: 'diverged' | 'worker_crashed' | 'timeout' | 'invalid_data' | 'store_error' | 'internal' | ... */
   code: string;
   message: string;
 }

@@ -8,7 +8,7 @@ export const jobStatusSchema = z
 
 export const jobErrorSchema = z
   .object({
-    code: z.string().describe("'diverged', 'worker_crashed', 'timeout', 'invalid_data', 'internal', ..."),
+    code: z.string().describe("'diverged', 'worker_crashed', 'timeout', 'invalid_data', 'store_error', 'internal', ..."),
     message: z.string(),
   })
   .meta({ id: 'JobError' });
