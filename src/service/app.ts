@@ -173,6 +173,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       streamBufferMessages: config.limits.streamBufferMessages,
       jobTimeoutMs: config.limits.jobTimeoutMs,
       cancelGraceMs: config.cancelGraceMs,
+      resourceLimits: config.workerResourceLimits,
     });
   let drained: Promise<void> | null = null;
   const context: ServiceContext = {

@@ -47,6 +47,14 @@ export const configEnvSchema = z.object({
   STREAM_BUFFER_MESSAGES: intVar(1, 1_000),
   SHUTDOWN_DEADLINE_MS: intVar(0, 10_000),
   CANCEL_GRACE_MS: intVar(0, 5_000),
+  /** V8 heap limits of each worker thread: a job that exceeds them kills only its own thread (worker_crashed). */
+  WORKER_MAX_OLD_GENERATION_MB: intVar(16, 512),
+  /** Unset: V8's own default (sized from the old generation). */
+  WORKER_MAX_YOUNG_GENERATION_MB: z.preprocess(
+    (raw) => (raw === undefined || raw === '' ? undefined : Number(String(raw).replaceAll('_', ''))),
+    z.number({ error: 'must be an integer' }).int({ error: 'must be an integer' }).min(1, { error: 'must be >= 1' }).optional(),
+  ),
+  WORKER_STACK_SIZE_MB: intVar(1, 4),
 });
 
 export interface Limits {
@@ -65,6 +73,12 @@ export interface Limits {
   streamBufferMessages: number;
 }
 
+export interface WorkerResourceLimits {
+  maxOldGenerationSizeMb: number;
+  maxYoungGenerationSizeMb?: number;
+  stackSizeMb: number;
+}
+
 export interface Config {
   port: number;
   host: string;
@@ -73,6 +87,8 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   shutdownDeadlineMs: number;
   cancelGraceMs: number;
+  /** Piscina/worker_threads resourceLimits of every training and prediction thread. */
+  workerResourceLimits: WorkerResourceLimits;
   limits: Limits;
   /** Keys, per-tenant quotas, CORS, timeouts, heartbeats (src/service/auth/security-config.ts). */
   security?: SecurityConfig;
@@ -117,6 +133,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     shutdownDeadlineMs: e.SHUTDOWN_DEADLINE_MS,
     cancelGraceMs: e.CANCEL_GRACE_MS,
+    workerResourceLimits: {
+      maxOldGenerationSizeMb: e.WORKER_MAX_OLD_GENERATION_MB,
+      ...(e.WORKER_MAX_YOUNG_GENERATION_MB !== undefined ? { maxYoungGenerationSizeMb: e.WORKER_MAX_YOUNG_GENERATION_MB } : {}),
+      stackSizeMb: e.WORKER_STACK_SIZE_MB,
+    },
     security: loadSecurityConfig(env),
     limits: {
       maxInputDim: e.MAX_INPUT_DIM,

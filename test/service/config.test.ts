@@ -5,6 +5,13 @@ import { ConfigError, loadConfig } from '../../src/service/config.js';
 test('defaults serve the embedded setup', () => {
   const c = loadConfig({});
   expect(c).toMatchObject({ port: 8080, host: '127.0.0.1', dataDir: './data', workers: availableParallelism(), logLevel: 'info' });
+  expect(c.workerResourceLimits).toEqual({ maxOldGenerationSizeMb: 512, stackSizeMb: 4 });
+  expect(loadConfig({ WORKER_MAX_OLD_GENERATION_MB: '256', WORKER_MAX_YOUNG_GENERATION_MB: '16' }).workerResourceLimits).toEqual({
+    maxOldGenerationSizeMb: 256,
+    maxYoungGenerationSizeMb: 16,
+    stackSizeMb: 4,
+  });
+  expect(() => loadConfig({ WORKER_MAX_OLD_GENERATION_MB: '8' })).toThrow(/WORKER_MAX_OLD_GENERATION_MB="8": must be >= 16/);
   expect(c.limits.maxRunningJobs).toBe(c.workers);
   expect(c.limits.maxJobMemoryBytes).toBe(1024 ** 3);
   expect(c.limits.maxBodyBytes).toBe(16 * 1024 ** 2);

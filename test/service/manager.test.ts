@@ -577,6 +577,18 @@ describe('JobManager with the real worker pool', () => {
     expect(history.map((e) => e.epoch)).toEqual(streamed);
   });
 
+  it('a job whose worker exceeds its heap limit (resourceLimits) fails alone; the pool keeps serving', async () => {
+    const { manager } = setup({ workers: 1, resourceLimits: { maxOldGenerationSizeMb: 64 } });
+    await manager.start();
+    const { job: hog } = await manager.submit('t1', smallJob({ name: 'oom' }));
+    const { job: next } = await manager.submit('t1', smallJob());
+    const failed = await finished(manager, 't1', hog.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.error!.code).toBe('worker_crashed');
+    expect(failed.error!.message).toMatch(/^worker_crashed: .*memory limit/);
+    expect((await finished(manager, 't1', next.id)).status).toBe('succeeded');
+  });
+
   it('is ready (for /readyz) only between start and stop, and only while the store answers', async () => {
     const { manager, store } = setup();
     expect(await manager.ready!()).toEqual({ ready: false, reason: 'the job runtime has not started' });

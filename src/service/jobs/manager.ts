@@ -25,7 +25,7 @@ import {
   checkPredictInput,
   checkSpecData,
 } from '../../training/validate.js';
-import { WorkerPool } from '../pool/pool.js';
+import { WorkerPool, type WorkerPoolOptions } from '../pool/pool.js';
 import { ConflictError, InvalidInputError, NotFoundError, QueueFullError, ShuttingDownError } from './errors.js';
 import { StreamHub } from './hub.js';
 import { Predictor } from './predictions.js';
@@ -84,6 +84,8 @@ export interface JobManagerOptions {
    * about 15% faster per step and differs in the last bits (see workers/kernels.ts).
    */
   kernel?: 'simd' | 'relaxed' | 'js';
+  /** V8 heap limits of each worker thread (WORKER_MAX_OLD_GENERATION_MB, ...); a job that exceeds them fails alone. */
+  resourceLimits?: WorkerPoolOptions['resourceLimits'];
 }
 
 type StopReason = 'cancel' | 'delete' | 'timeout' | 'drain' | 'store_error';
@@ -170,7 +172,7 @@ export class DefaultJobManager implements JobManager {
   private readonly store: JobStore;
   private readonly log: RuntimeLogger;
   private readonly opts: Required<
-    Omit<JobManagerOptions, 'store' | 'logger' | 'workerScript' | 'predictWorkerScript' | 'execArgv' | 'kernel'>
+    Omit<JobManagerOptions, 'store' | 'logger' | 'workerScript' | 'predictWorkerScript' | 'execArgv' | 'kernel' | 'resourceLimits'>
   >;
   private pool: WorkerPool | null = null;
   private readonly poolOptions: ConstructorParameters<typeof WorkerPool>[0];
@@ -206,6 +208,7 @@ export class DefaultJobManager implements JobManager {
       predictScript: options.predictWorkerScript,
       execArgv: options.execArgv,
       kernel: options.kernel,
+      resourceLimits: options.resourceLimits,
     };
     this.predictor = new Predictor(() => this.getPool(), this.opts.inlinePredictMaxOps);
     this.hub = new StreamHub({

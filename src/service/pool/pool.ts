@@ -27,6 +27,11 @@ export interface WorkerPoolOptions {
   execArgv?: string[];
   /** Matrix kernel the workers pin (see workers/kernels.ts); default 'simd', PyTorch's numbers to the bit. */
   kernel?: 'simd' | 'relaxed' | 'js';
+  /**
+   * V8 heap limits of every thread. A thread that reaches them is terminated (ERR_WORKER_OUT_OF_MEMORY): only its
+   * task fails and Piscina starts a new thread. Typed-array data (weights, datasets) lives outside these heaps.
+   */
+  resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
 }
 
 /**
@@ -67,6 +72,7 @@ export class WorkerPool {
       maxQueue: this.threads,
       idleTimeout: 60_000,
       execArgv: opts.execArgv,
+      resourceLimits: opts.resourceLimits,
       workerData: { kernel: opts.kernel ?? 'simd', script: asUrl(opts.trainScript ?? defaultWorkerScript('train')) },
     });
     this.predictPool = new Piscina({
@@ -75,6 +81,7 @@ export class WorkerPool {
       maxThreads: Math.max(1, opts.predictThreads ?? 1),
       idleTimeout: 30_000,
       execArgv: opts.execArgv,
+      resourceLimits: opts.resourceLimits,
       workerData: { kernel: opts.kernel ?? 'simd', script: asUrl(opts.predictScript ?? defaultWorkerScript('predict')) },
     });
   }

@@ -15,6 +15,15 @@ export default async function train(task) {
       }, 1);
       await new Promise((r) => setTimeout(r, 5000));
       return;
+    case 'oom': {
+      // Holds ~400 MB of small JS objects (V8 heap, not ArrayBuffers), then trains normally: a thread under a
+      // smaller heap limit dies here; one without limits gets through.
+      const hog = [];
+      for (let i = 0; i < 4_000_000; i++) hog.push({ i, s: `x${i}`, a: [i, i + 1] });
+      const result = await realTrain(task);
+      if (hog.length === 0) throw new Error('unreachable');
+      return result;
+    }
     case 'hang': {
       // Ignores the cooperative cancel flag: only the hard stop (thread termination) ends it.
       for (;;) {
