@@ -24,6 +24,20 @@ test('the document is sane: every operation has responses, and the WebSocket rou
   expect(Object.keys(doc.paths['/v1/jobs/{id}/stream'].get.responses)).toEqual(['101', '400', '404', '426']);
 });
 
+test('the stream route documents its query parameters, access_token included, and only the stream route has access_token', async () => {
+  const doc = (await generateOpenApi()) as {
+    paths: Record<string, Record<string, { parameters?: { name: string; in: string; required?: boolean }[] }>>;
+  };
+  const query = (doc.paths['/v1/jobs/{id}/stream'].get.parameters ?? []).filter((p) => p.in === 'query');
+  expect(query.map((p) => p.name).sort()).toEqual(['access_token', 'from']);
+  expect(query.find((p) => p.name === 'access_token')!.required).toBe(false);
+  const committed = JSON.parse(readFileSync(OPENAPI_PATH, 'utf8')) as typeof doc;
+  const withToken = Object.entries(committed.paths).flatMap(([path, ops]) =>
+    Object.entries(ops).flatMap(([method, op]) => ((op.parameters ?? []).some((p) => p.name === 'access_token') ? [`${method} ${path}`] : [])),
+  );
+  expect(withToken).toEqual(['get /v1/jobs/{id}/stream']);
+});
+
 interface Recorded {
   method: string;
   route: string;
