@@ -12,7 +12,7 @@ import {
   predictionRequestSchema,
   predictionResponseSchema,
 } from '../schemas/jobs.js';
-import { finiteOrNull, logJobId } from './job-views.js';
+import { finiteOrNull, logJobId, getJobOr404 } from './job-views.js';
 import { safetensorsToJson } from './safetensors-json.js';
 
 function noCheckpointYet(job: JobRecord): ApiError {
@@ -29,12 +29,6 @@ export const checkpointRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.addHook('preHandler', async (request, reply) => logJobId(request, reply));
 
-  async function getJobOr404(tenant: string, id: string): Promise<JobRecord> {
-    const job = await manager.get(tenant, id);
-    if (!job) throw notFound('job', id);
-    return job;
-  }
-
   app.get(
     '/jobs/:id/checkpoints',
     {
@@ -46,7 +40,7 @@ export const checkpointRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const job = await getJobOr404(request.tenant, request.params.id);
+      const job = await getJobOr404(manager, request.tenant, request.params.id);
       const items = await store.listCheckpoints(job.id);
       const base = `/v1/jobs/${encodeURIComponent(job.id)}/checkpoint`;
       return {
@@ -91,7 +85,7 @@ export const checkpointRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const job = await getJobOr404(request.tenant, request.params.id);
+      const job = await getJobOr404(manager, request.tenant, request.params.id);
       const { epoch, format } = request.query;
       const checkpoint = await store.getCheckpoint(job.id, epoch);
       if (!checkpoint) {
@@ -127,7 +121,7 @@ export const checkpointRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const job = await getJobOr404(request.tenant, request.params.id);
+      const job = await getJobOr404(manager, request.tenant, request.params.id);
       const issues = checkInlineRows(request.body.x, null, job.spec.model.inputDim, null, config.limits, '');
       if (issues.length > 0)
         throw validationError(issues, `${issues[0].message}; this model expects rows of inputDim=${job.spec.model.inputDim} values`);

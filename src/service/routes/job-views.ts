@@ -1,6 +1,7 @@
 /** How runtime records look on the wire: only documented fields, links, and no non-finite numbers. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { JobRecord } from '../jobs/types.js';
+import type { JobManager, JobRecord } from '../jobs/types.js';
+import { notFound } from '../plugins/errors.js';
 import type { z } from 'zod';
 import type { jobSchema, jobSummarySchema } from '../schemas/jobs.js';
 
@@ -60,4 +61,11 @@ export function logJobId(request: FastifyRequest, reply: FastifyReply): void {
   const log = request.log.child({ jobId: id });
   request.log = log;
   reply.log = log;
+}
+
+/** The tenant's job, or a 404 that reads as if it did not exist (another tenant's job included). */
+export async function getJobOr404(manager: JobManager, tenant: string, id: string): Promise<JobRecord> {
+  const job = await manager.get(tenant, id);
+  if (!job) throw notFound('job', id);
+  return job;
 }

@@ -7,7 +7,7 @@ import { checkJobSpec } from '../limits.js';
 import { ApiError, notFound, validationError } from '../plugins/errors.js';
 import { errors, idParamsSchema } from '../schemas/common.js';
 import { fromEpochQuerySchema, jobPageSchema, jobSchema, listJobsQuerySchema, metricsSchema } from '../schemas/jobs.js';
-import { canonicalJson, finiteOrNull, logJobId, toJobSummary, toJobView } from './job-views.js';
+import { canonicalJson, finiteOrNull, logJobId, toJobSummary, toJobView, getJobOr404 } from './job-views.js';
 
 const idempotencyHeaders = z.looseObject({
   'idempotency-key': z
@@ -29,12 +29,6 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
   const { manager, store, config } = app.gradloom;
 
   app.addHook('preHandler', async (request, reply) => logJobId(request, reply));
-
-  async function getJobOr404(tenant: string, id: string): Promise<JobRecord> {
-    const job = await manager.get(tenant, id);
-    if (!job) throw notFound('job', id);
-    return job;
-  }
 
   app.post(
     '/jobs',
@@ -105,7 +99,7 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: jobSchema, ...errors(404) },
       },
     },
-    async (request) => toJobView(await getJobOr404(request.tenant, request.params.id)),
+    async (request) => toJobView(await getJobOr404(manager, request.tenant, request.params.id)),
   );
 
   app.get(
@@ -146,7 +140,7 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const job = await getJobOr404(request.tenant, request.params.id);
+      const job = await getJobOr404(manager, request.tenant, request.params.id);
       if (job.status === 'cancelled') return toJobView(job);
       if (TERMINAL_STATUSES.includes(job.status))
         throw new ApiError(409, 'job_finished', `job ${job.id} already ${job.status}; there is nothing to cancel`);
@@ -169,7 +163,7 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const job = await getJobOr404(request.tenant, request.params.id);
+      const job = await getJobOr404(manager, request.tenant, request.params.id);
       if (!TERMINAL_STATUSES.includes(job.status))
         throw new ApiError(409, 'job_active', `job ${job.id} is ${job.status}; cancel it first (POST /v1/jobs/${job.id}/cancel)`);
       if (!(await manager.delete(request.tenant, job.id))) throw notFound('job', job.id);

@@ -2,6 +2,7 @@
  * Plots without JavaScript: GET /v1/jobs/:id/plots/loss.svg and /fit.svg, server-made SVG for a README or a report.
  * The drawing is in src/service/plots (pure functions); this file only gathers the job's numbers.
  */
+import { getJobOr404 } from './job-views.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { parseSafetensors } from '../../engine/safetensorsFormat.js';
@@ -49,8 +50,7 @@ export const plotRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const { id } = request.params;
-      const job = await manager.get(request.tenant, id);
-      if (!job) throw notFound('job', id);
+      const job = await getJobOr404(manager, request.tenant, id);
       const epochs = (await manager.metrics(request.tenant, id)) ?? [];
       const svg = renderLossPlot({
         jobLabel: job.name ?? job.id,
@@ -81,8 +81,7 @@ export const plotRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const { id } = request.params;
-      const job = await manager.get(request.tenant, id);
-      if (!job) throw notFound('job', id);
+      const job = await getJobOr404(manager, request.tenant, id);
       const { model, data } = job.spec;
       if (model.kind !== 'linear_regression' || model.inputDim !== 1 || model.outputDim !== 1) {
         const shape = model.kind === 'linear_regression' ? `linear_regression ${model.inputDim}→${model.outputDim}` : model.kind;
