@@ -104,20 +104,31 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Parses the variables a zod object schema names out of `env`. Throws one ConfigError naming every bad variable with
+ * its value, except the `secret` ones, whose values are never echoed.
+ */
+export function parseEnv<S extends z.ZodObject>(
+  schema: S,
+  env: Record<string, string | undefined>,
+  secret: readonly string[] = [],
+): z.output<S> {
+  const picked: Record<string, string | undefined> = {};
+  for (const key of Object.keys(schema.shape)) picked[key] = env[key];
+  const parsed = schema.safeParse(picked);
+  if (parsed.success) return parsed.data;
+  const names = [...new Set(parsed.error.issues.map((i) => String(i.path[0])))];
+  const lines = parsed.error.issues.map((i) => {
+    const name = String(i.path[0]);
+    const shown = secret.includes(name) ? '<redacted>' : JSON.stringify(env[name] ?? '');
+    return `${name}=${shown}: ${i.message}`;
+  });
+  throw new ConfigError(`invalid configuration: ${lines.join('; ')}`, names);
+}
+
 /** Reads the configuration from `env` (process.env by default). Throws ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const picked: Record<string, string | undefined> = {};
-  for (const key of Object.keys(configEnvSchema.shape)) picked[key] = env[key];
-  const parsed = configEnvSchema.safeParse(picked);
-  if (!parsed.success) {
-    const names = [...new Set(parsed.error.issues.map((i) => String(i.path[0])))];
-    const lines = parsed.error.issues.map((i) => {
-      const name = String(i.path[0]);
-      return `${name}=${JSON.stringify(env[name] ?? '')}: ${i.message}`;
-    });
-    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`, names);
-  }
-  const e = parsed.data;
+  const e = parseEnv(configEnvSchema, env);
   const maxRunningJobs = e.MAX_RUNNING_JOBS ?? e.WORKERS;
   if (maxRunningJobs > e.WORKERS) {
     throw new ConfigError(

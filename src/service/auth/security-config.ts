@@ -3,7 +3,7 @@
  * like the rest of config.ts, kept apart so that file stays about the service's own limits.
  */
 import { z } from 'zod';
-import { ConfigError } from '../config.js';
+import { ConfigError, parseEnv } from '../config.js';
 
 const MiB = 1024 * 1024;
 
@@ -83,20 +83,8 @@ export function parseCorsOrigins(value: string): '*' | string[] {
 }
 
 export function loadSecurityConfig(env: Record<string, string | undefined> = process.env): SecurityConfig {
-  const picked: Record<string, string | undefined> = {};
-  for (const key of Object.keys(securityEnvSchema.shape)) picked[key] = env[key];
-  const parsed = securityEnvSchema.safeParse(picked);
-  if (!parsed.success) {
-    const names = [...new Set(parsed.error.issues.map((i) => String(i.path[0])))];
-    const lines = parsed.error.issues.map((i) => {
-      const name = String(i.path[0]);
-      // Never echo API_KEYS: the value is a secret.
-      const shown = name === 'API_KEYS' ? '<redacted>' : JSON.stringify(env[name] ?? '');
-      return `${name}=${shown}: ${i.message}`;
-    });
-    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`, names);
-  }
-  const e = parsed.data;
+  // Never echo API_KEYS: the value is a secret.
+  const e = parseEnv(securityEnvSchema, env, ['API_KEYS']);
   return {
     apiKeys: e.API_KEYS,
     apiKeysFile: e.API_KEYS_FILE,
