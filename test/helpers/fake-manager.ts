@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { serializeSafetensors } from '../../src/engine/safetensorsFormat.js';
 import { ConflictError, InvalidInputError, QueueFullError } from '../../src/service/jobs/errors.js';
 import type { JobSpec } from '../../src/spec/job-spec.js';
+import { newJobRecord } from '../../src/service/jobs/records.js';
 import {
   TERMINAL_STATUSES,
   type EpochEvent,
@@ -42,22 +43,7 @@ export class FakeJobManager implements JobManager {
     if (this.opts.maxQueued !== undefined && queued >= this.opts.maxQueued)
       throw new QueueFullError(`the queue is full (${queued} jobs waiting, MAX_QUEUED_JOBS=${this.opts.maxQueued})`, 3);
     const now = new Date().toISOString();
-    const record: JobRecord = {
-      id: `j_${randomBytes(9).toString('base64url')}`,
-      tenant,
-      name: spec.name ?? null,
-      status: 'queued',
-      spec: { ...spec, seed: spec.seed ?? 1234 },
-      epoch: 0,
-      epochs: spec.training.epochs,
-      lastLoss: null,
-      createdAt: now,
-      startedAt: null,
-      finishedAt: null,
-      updatedAt: now,
-      error: null,
-      version: 1,
-    };
+    const record = newJobRecord({ id: `j_${randomBytes(9).toString('base64url')}`, tenant, spec, seed: spec.seed ?? 1234, now });
     const result = await this.opts.store.createJob(record, idempotencyKey);
     if (result.created) this.schedule(result.job.id);
     return result;

@@ -28,6 +28,7 @@ import {
 import { WorkerPool, type WorkerPoolOptions } from '../pool/pool.js';
 import { ConflictError, InvalidInputError, NotFoundError, QueueFullError, ShuttingDownError } from './errors.js';
 import { StreamHub } from './hub.js';
+import { newJobRecord } from './records.js';
 import { Predictor } from './predictions.js';
 import type {
   EpochEvent,
@@ -248,22 +249,7 @@ export class DefaultJobManager implements JobManager {
     const now = new Date().toISOString();
     // A job without a seed gets one drawn and recorded, so that it can be replayed exactly.
     const seed = spec.seed ?? randomInt(0, 2 ** 32);
-    const record: JobRecord = {
-      id: randomUUID(),
-      tenant,
-      name: spec.name ?? null,
-      status: 'queued',
-      spec: { ...spec, seed },
-      epoch: 0,
-      epochs: spec.training.epochs,
-      lastLoss: null,
-      createdAt: now,
-      startedAt: null,
-      finishedAt: null,
-      updatedAt: now,
-      error: null,
-      version: 1,
-    };
+    const record = newJobRecord({ id: randomUUID(), tenant, spec, seed, now });
     const result = await this.store.createJob(record, idempotencyKey);
     if (!result.created) return { job: this.checkSameSpec(result.job, spec, idempotencyKey!), created: false };
     this.queue.push(result.job);
