@@ -145,6 +145,10 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     genReqId,
     requestIdHeader: false,
     bodyLimit: config.limits.maxBodyBytes,
+    // A hop count as Fastify itself compiles it (its types accept no number).
+    trustProxy: typeof config.trustProxy === 'number'
+      ? ((hops: number) => (_address: string, hop: number) => hop < hops)(config.trustProxy)
+      : (config.trustProxy ?? false),
     // Long enough that an over-long id reaches its route and gets a 400 that says so, not a confusing "no route".
     routerOptions: { maxParamLength: 512 },
     ...options.server,

@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { loadSecurityConfig, type SecurityConfig } from './auth/security-config.js';
+import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 
 const MiB = 1024 * 1024;
 
@@ -55,6 +56,14 @@ export const configEnvSchema = z.object({
     z.number({ error: 'must be an integer' }).int({ error: 'must be an integer' }).min(1, { error: 'must be >= 1' }).optional(),
   ),
   WORKER_STACK_SIZE_MB: intVar(1, 4),
+  /** Peers allowed to set the client address by X-Forwarded-For (see trust-proxy.ts); empty: none. */
+  TRUST_PROXY: z
+    .string()
+    .default('')
+    .superRefine((value, ctx) => {
+      const parsed = parseTrustProxy(value);
+      if (typeof parsed === 'object' && !Array.isArray(parsed)) ctx.addIssue({ code: 'custom', message: parsed.error });
+    }),
 });
 
 export interface Limits {
@@ -87,6 +96,8 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   shutdownDeadlineMs: number;
   cancelGraceMs: number;
+  /** Fastify's trustProxy (TRUST_PROXY): whose X-Forwarded-For sets request.ip. Absent: trust nobody. */
+  trustProxy?: TrustProxy;
   /** Piscina/worker_threads resourceLimits of every training and prediction thread. */
   workerResourceLimits: WorkerResourceLimits;
   limits: Limits;
@@ -144,6 +155,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     shutdownDeadlineMs: e.SHUTDOWN_DEADLINE_MS,
     cancelGraceMs: e.CANCEL_GRACE_MS,
+    trustProxy: parseTrustProxy(e.TRUST_PROXY) as TrustProxy,
     workerResourceLimits: {
       maxOldGenerationSizeMb: e.WORKER_MAX_OLD_GENERATION_MB,
       ...(e.WORKER_MAX_YOUNG_GENERATION_MB !== undefined ? { maxYoungGenerationSizeMb: e.WORKER_MAX_YOUNG_GENERATION_MB } : {}),
