@@ -6,6 +6,8 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { afterEach, describe, expect, it } from 'vitest';
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { KeyRing, parseApiKeysEnv } from '../../src/service/auth/keys.js';
 import { AuthFailureLimiter, authPlugin, streamTokenRoutes } from '../../src/service/auth/plugin.js';
@@ -305,6 +307,40 @@ describe('quota plugin', () => {
     expect(res.json().message).toMatch(/above the limit of 1000 bytes \(TENANT_MAX_STORED_BYTES\)/);
     const bob = await app.inject({ method: 'POST', url: '/v1/datasets', headers: { authorization: `Bearer ${BOB}` }, payload: {} });
     expect(bob.statusCode).toBe(201);
+  });
+
+  it('counts the bytes actually received when there is no Content-Length (chunked upload)', async () => {
+    const { app } = await mini({ maxBytes: 1000, usage: { alice: { bytes: 900, queued: 0, running: 0 } } });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    const postChunked = (body: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: '/v1/datasets',
+            headers: { authorization: `Bearer ${ALICE}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+          },
+        );
+        req.on('error', reject);
+        // Several chunks, none of which announces the total.
+        for (let i = 0; i < body.length; i += 64) req.write(body.slice(i, i + 64));
+        req.end();
+      });
+    const big = JSON.stringify({ padding: 'x'.repeat(500) });
+    const refused = await postChunked(big);
+    expect(refused.status).toBe(429);
+    expect(JSON.parse(refused.body).message).toContain(`adds up to ${big.length}, above the limit of 1000 bytes`);
+    const small = await postChunked(JSON.stringify({ x: [1, 2] }));
+    expect(small.status).toBe(201);
+    expect(JSON.parse(small.body)).toEqual({ ok: true });
   });
 });
 

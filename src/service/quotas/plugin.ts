@@ -6,6 +6,7 @@
  * Must be registered after the auth plugin (its onRequest hook sets request.tenant) and before the routes
  * (@fastify/rate-limit attaches itself to routes as they are added).
  */
+import { Transform } from 'node:stream';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { needsAuth } from '../auth/plugin.js';
@@ -46,6 +47,7 @@ export interface QuotaPluginOptions {
 export const EXEMPT_ROUTES = new Set(['/healthz', '/readyz']);
 const kStream = Symbol('gradloom.quota.stream');
 const kReserved = Symbol('gradloom.quota.reserved');
+const kBodyBytes = Symbol('gradloom.quota.bodyBytes');
 
 function routeKey(request: FastifyRequest): string {
   return `${request.method} ${request.routeOptions.url ?? ''}`;
@@ -105,6 +107,27 @@ async function quotaPlugin(app: FastifyInstance, options: QuotaPluginOptions): P
     else reserved.set(request.tenant, n);
   };
 
+  // Bytes of the body as received, counted while Fastify reads it: Content-Length may be absent (chunked transfer)
+  // or a lie, and the stored-bytes check below runs after parsing, so it can use the real count.
+  if (options.tenantMaxStoredBytes > 0) {
+    app.addHook('preParsing', async (request, _reply, payload) => {
+      if (!storageRoutes.has(routeKey(request))) return payload;
+      const r = request as unknown as Record<symbol, number>;
+      r[kBodyBytes] = 0;
+      const counter = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          r[kBodyBytes]! += chunk.length;
+          (counter as unknown as { receivedEncodedLength: number }).receivedEncodedLength = r[kBodyBytes]!;
+          done(null, chunk);
+        },
+      });
+      // Fastify compares this with Content-Length and with bodyLimit, as it would for the raw request.
+      (counter as unknown as { receivedEncodedLength: number }).receivedEncodedLength = 0;
+      payload.on('error', (err) => counter.destroy(err));
+      return payload.pipe(counter);
+    });
+  }
+
   app.addHook('preHandler', async (request, reply) => {
     const key = routeKey(request);
     const isJob = options.tenantMaxActiveJobs > 0 && jobRoutes.has(key);
@@ -123,7 +146,8 @@ async function quotaPlugin(app: FastifyInstance, options: QuotaPluginOptions): P
     }
     const usage = await options.usage(tenant);
     if (isStorage) {
-      const incoming = Number(request.headers['content-length'] ?? 0) || 0;
+      const announced = Number(request.headers['content-length'] ?? 0) || 0;
+      const incoming = Math.max(announced, (request as unknown as Record<symbol, number | undefined>)[kBodyBytes] ?? 0);
       if (usage.bytes + incoming > options.tenantMaxStoredBytes) {
         release(request);
         return sendQuotaError(
