@@ -2,11 +2,15 @@
 /** Entry point: the API key field, and hash routing between the jobs view (#/) and a job's page (#/jobs/ID). */
 import { getApiKey, setApiKey } from './api.js';
 import { $, say } from './dom.js';
+import { initJobDelete } from './job-delete.js';
 import { closeJobPage, initJobPage, openJobPage } from './job-page.js';
-import { initJobsList, refreshJobsList, startJobsList, stopJobsList } from './jobs-list.js';
+import { forgetJobRow, initJobsList, refreshJobsList, startJobsList, stopJobsList } from './jobs-list.js';
 import { initSubmitForm } from './submit-form.js';
 
-function route() {
+/** What the list says when the user lands on it (after a delete); said once. */
+let notice = '';
+
+function route({ focus = true } = {}) {
   const match = /^#\/jobs\/([^/?#]+)/.exec(location.hash);
   const home = $('#home-view');
   const jobView = $('#job-view');
@@ -20,10 +24,12 @@ function route() {
     closeJobPage();
     jobView.hidden = true;
     home.hidden = false;
+    say($('#jobs-notice'), notice);
+    notice = '';
     startJobsList();
     document.title = 'gradloom';
   }
-  $('#main').focus({ preventScroll: true });
+  if (focus) $('#main').focus({ preventScroll: true });
 }
 
 function init() {
@@ -33,14 +39,23 @@ function init() {
     event.preventDefault();
     setApiKey(keyInput.value.trim());
     say($('#key-status'), keyInput.value.trim() ? 'Key saved.' : 'Key cleared.');
-    void refreshJobsList();
+    // A job page that failed for want of a key loads again with it; focus stays in the key form.
+    if ($('#job-view').hidden) void refreshJobsList();
+    else route({ focus: false });
   });
   initSubmitForm((job) => {
     location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
   });
   initJobPage();
+  initJobDelete((id) => {
+    const title = $('#job-title').textContent;
+    notice = `Deleted job ${title && title !== id ? `“${title}” (${id})` : id}.`;
+    // The row goes at once rather than with the next refresh.
+    forgetJobRow(id);
+    location.hash = '#/';
+  });
   initJobsList();
-  window.addEventListener('hashchange', route);
+  window.addEventListener('hashchange', () => route());
   route();
 }
 

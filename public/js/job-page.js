@@ -9,6 +9,7 @@ import uPlot from '/vendor/uplot/uPlot.esm.js';
 import { api, ApiError, download, streamUrl } from './api.js';
 import { $, h, say } from './dom.js';
 import { estimateEtaMs, formatDuration, formatLoss, TERMINAL } from './format.js';
+import { renderDelete, resetDelete } from './job-delete.js';
 
 const LOSS_COLOR = '#1f5fbf';
 const DATA_COLOR = '#b34700';
@@ -17,6 +18,11 @@ const JOB_REFRESH_MS = 2000;
 
 /** Everything the open job page holds; replaced on every navigation so that nothing leaks between jobs. */
 let page = null;
+/**
+ * Counts navigations. A job's first GET can still be in flight when the user moves on (to the list or another job);
+ * its answer must then not open a page (a socket and a poll) behind the current view.
+ */
+let navigation = 0;
 
 function chartWidth(el) {
   return Math.max(320, Math.floor(el.getBoundingClientRect().width || 800));
@@ -175,6 +181,7 @@ function renderStatus(state) {
   progress.value = epoch;
   const done = TERMINAL.includes(job.status);
   /** @type {HTMLButtonElement} */ ($('#cancel-btn')).disabled = done;
+  renderDelete(job);
   say($('#job-error'), job.error ? `${job.error.code}: ${job.error.message}` : '');
   renderTimings(state);
 }
@@ -263,6 +270,8 @@ async function connect(state) {
 }
 
 export function closeJobPage() {
+  navigation++;
+  resetDelete();
   if (!page) return;
   const state = page;
   page = null;
@@ -277,6 +286,10 @@ export function closeJobPage() {
 
 export async function openJobPage(id) {
   closeJobPage();
+  const ticket = navigation;
+  // Until the job loads, only its id shows: no controls that would act on nothing, nothing left from the last job.
+  for (const el of document.querySelectorAll('[data-job-only]')) /** @type {HTMLElement} */ (el).hidden = true;
+  $('#fit-section').hidden = true;
   for (const sel of ['#job-status', '#job-announce', '#job-error', '#action-status', '#fit-caption']) say($(sel), '');
   $('#job-title').textContent = 'Job';
   $('#job-id').textContent = id;
@@ -291,9 +304,12 @@ export async function openJobPage(id) {
   try {
     job = await api('GET', `/v1/jobs/${encodeURIComponent(id)}`);
   } catch (err) {
-    say($('#job-error'), err instanceof Error ? err.message : String(err));
+    if (ticket !== navigation) return;
+    const gone = err instanceof ApiError && err.status === 404 ? ' It may have been deleted: see all jobs.' : '';
+    say($('#job-error'), `Could not load the job: ${err instanceof Error ? err.message : String(err)}.${gone}`);
     return;
   }
+  if (ticket !== navigation) return;
   const state = {
     job,
     epochs: [],
@@ -322,6 +338,7 @@ export async function openJobPage(id) {
   };
   page = state;
   $('#job-title').textContent = job.name ?? job.id;
+  for (const el of document.querySelectorAll('[data-job-only]')) /** @type {HTMLElement} */ (el).hidden = false;
   makeLossChart(state);
   $('#fit-section').hidden = !isFitJob(job);
   $('#fit-svg-btn').hidden = !isFitJob(job);

@@ -91,6 +91,12 @@ export function stopJobsList() {
 
 export const refreshJobsList = refresh;
 
+/** Drops a job's row now (it was deleted), without waiting for the next refresh. */
+export function forgetJobRow(id) {
+  for (const tr of $('#jobs-table tbody').querySelectorAll('tr')) if (tr.getAttribute('data-job-id') === id) tr.remove();
+  $('#jobs-empty').hidden = $('#jobs-table tbody').children.length > 0;
+}
+
 export function initJobsList() {
   $('#jobs-more').addEventListener('click', () => {
     pages++;

@@ -4,57 +4,33 @@
  * points, see the fitted line, download the checkpoint, predict, and show API validation errors next to their
  * fields. Screenshots go to test-artifacts/.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { formatLoss } from '../../public/js/format.js';
 import { makeTestApp, twoLayerSpec } from '../helpers/app.js';
 import { startLiveServer, waitForJob, type LiveServer } from '../helpers/live-server.js';
 import { findAll, parseSvg, polylinePoints, series, type Node } from '../plots/svg-helpers.js';
+import { ARTIFACTS, launchDashboardBrowser, type DashboardBrowser } from './chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const KEY = 'dashboard-test-key-0123456789';
-const ARTIFACTS = join(import.meta.dirname, '../../test-artifacts');
 
 let server: LiveServer;
-let context: BrowserContext;
+let browser: DashboardBrowser;
 let page: Page;
-let profile: string;
-const problems: string[] = [];
-const socketUrls: string[] = [];
+let problems: string[];
+let socketUrls: string[];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(
-      `Chromium is not installed at ${CHROMIUM}; the dashboard test needs a real browser. Install Debian's package: ` +
-        '`sudo apt-get install -y chromium` (.ci/run does this; npx playwright install does not work here).',
-    );
-  mkdirSync(ARTIFACTS, { recursive: true });
   server = await startLiveServer({ apiKey: KEY });
-  profile = mkdtempSync(join(tmpdir(), 'gradloom-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    acceptDownloads: true,
-    viewport: { width: 1200, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  // Script errors and CSP violations (reported on the console) fail the suite at the end.
-  page.on('websocket', (ws) => socketUrls.push(ws.url()));
-  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => {
-    // The API's 4xx answers (401 before the key, 400 for invalid input) are expected and logged by the browser.
-    if (msg.type() === 'error' && !/Failed to load resource: the server responded with a status of 4\d\d/.test(msg.text())) problems.push(`console: ${msg.text()}`);
-  });
+  browser = await launchDashboardBrowser();
+  ({ page, problems, socketUrls } = browser);
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await server?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 test('without a key the list says how to authenticate; with it the jobs load', async () => {
