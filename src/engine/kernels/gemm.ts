@@ -19,7 +19,6 @@ import {
   instantiateKernels,
   instantiateKernelsAsync,
   type ElementwiseKernels,
-  type WasmKernels,
 } from './wasm-gemm.js';
 import { GEMM_RELAXED_WASM, GEMM_SIMD_WASM } from './wasm/gemm.generated.js';
 
@@ -79,9 +78,13 @@ export function setGemmKernel(kernel: (args: GemmArgs) => void): void {
 // The registry lives here, beside the binding it swaps, so that importing any op (which imports this module) is enough
 // to get the fastest kernel: there is no separate initialisation call to forget.
 
-export type KernelName = 'relaxed' | 'simd' | 'js';
-const PREFERENCE: KernelName[] = ['relaxed', 'simd', 'js'];
-interface Backend {
+/**
+ * 'native' is an optional host accelerator (Node addon, src/runtime/native-kernels.ts) that the host registers with
+ * `registerKernel`; the engine never loads it itself, so it stays free of Node.
+ */
+export type KernelName = 'native' | 'relaxed' | 'simd' | 'js';
+const PREFERENCE: KernelName[] = ['native', 'relaxed', 'simd', 'js'];
+export interface Backend {
   gemm: (args: GemmArgs) => void;
   /** Null: the JavaScript loops in elementwise.ts. */
   elementwise: ElementwiseKernels | null;
@@ -98,12 +101,21 @@ function activate(name: KernelName, b: Backend): void {
   active = name;
 }
 
-function register(name: KernelName, k: WasmKernels): void {
+function register(name: KernelName, k: Backend): void {
   const b: Backend = { gemm: k.gemm, elementwise: k.elementwise };
   kernels.set(name, b);
   // A kernel that became ready later (asynchronous compilation in a browser) replaces a slower automatic choice,
   // never a kernel the user picked.
   if (!userChoice && PREFERENCE.indexOf(name) < PREFERENCE.indexOf(active as KernelName)) activate(name, b);
+}
+
+/**
+ * Adds (or replaces) a kernel path supplied by the host, e.g. the native addon in Node. It becomes the active path
+ * when it is preferred over the automatic choice, never over a kernel the user picked with `useKernel`.
+ */
+export function registerKernel(name: KernelName, backend: Backend): void {
+  register(name, backend);
+  if (active === name) activate(name, kernels.get(name)!);
 }
 
 /** The elementwise kernels of the active path (null on the JS path: callers run their own loops). */

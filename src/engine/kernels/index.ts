@@ -9,9 +9,10 @@ export {
   detectKernels,
   gemmKernel,
   kernelsReady as ready,
+  registerKernel,
   sgemm,
   sgemmReference,
   setGemmKernel,
   useKernel,
 } from './gemm.js';
-export type { GemmArgs, KernelName } from './gemm.js';
+export type { Backend, GemmArgs, KernelName } from './gemm.js';

@@ -1,0 +1,345 @@
+/**
+ * The optional native accelerator (native/, src/runtime/native-kernels.ts) against the plain-SIMD WebAssembly kernel:
+ * same bits on every shape, transpose, offset and mode, for each of its ISAs (AVX-512, AVX2, portable C), and so the
+ * tutorial's 500 losses equal PyTorch's to the bit on the native path too.
+ *
+ * Skipped, with the load failure as the reason, where the addon was not built (no C compiler). CI exports
+ * GRADLOOM_EXPECT_NATIVE=1 (.ci/run), and then a missing addon FAILS here instead.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NATIVE } from '../helpers/kernels.js';
+import { activeKernel, gemmKernel, useKernel, type GemmArgs } from '../../src/engine/kernels/gemm.js';
+import { ShapeError } from '../../src/engine/errors.js';
+import { noGrad } from '../../src/engine/index.js';
+import { nativeAddonPath, type NativeIsa, type NativeKernels } from '../../src/runtime/native-kernels.js';
+import { loadFixture } from '../helpers/fixtures.js';
+
+const reason = NATIVE.ok ? '' : NATIVE.reason;
+
+describe('native addon availability', () => {
+  it(`loads, or CI did not ask for it (GRADLOOM_EXPECT_NATIVE=${process.env.GRADLOOM_EXPECT_NATIVE ?? 'unset'})`, () => {
+    if (process.env.GRADLOOM_EXPECT_NATIVE === '1') expect(reason, 'the native addon did not load').toBe('');
+    else expect(typeof reason).toBe('string');
+  });
+});
+
+/** Deterministic xorshift stream so a failure reproduces. */
+function rng(seed: number) {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
+}
+
+const SPECIALS = [NaN, Infinity, -Infinity, 0, -0, 1e-40, -3e38];
+
+function randomArray(n: number, next: () => number, specials: boolean): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a[i] = specials && next() < 0.02 ? SPECIALS[Math.floor(next() * SPECIALS.length)] : (next() * 2 - 1) * 4;
+  }
+  return a;
+}
+
+/** Equal bits, except that any NaN equals any NaN (WebAssembly leaves NaN payloads unspecified). */
+function firstDifference(got: Float32Array, want: Float32Array): string | null {
+  const g = new Uint32Array(got.buffer, got.byteOffset, got.length);
+  const w = new Uint32Array(want.buffer, want.byteOffset, want.length);
+  for (let i = 0; i < got.length; i++) {
+    if (g[i] === w[i] || (Number.isNaN(got[i]) && Number.isNaN(want[i]))) continue;
+    return `element ${i}: ${got[i]} (0x${g[i].toString(16)}) vs simd ${want[i]} (0x${w[i].toString(16)})`;
+  }
+  return null;
+}
+
+const MODES = ['overwrite', 'accumulate', 'accumulateRounded'] as const;
+type Mode = (typeof MODES)[number];
+
+interface Case {
+  transA: boolean;
+  transB: boolean;
+  M: number;
+  N: number;
+  K: number;
+  mode: Mode;
+  offsets: [number, number, number];
+  specials: boolean;
+}
+
+function build(c: Case, next: () => number): GemmArgs {
+  const [ao, bo, co] = c.offsets;
+  return {
+    transA: c.transA,
+    transB: c.transB,
+    M: c.M,
+    N: c.N,
+    K: c.K,
+    A: randomArray(ao + c.M * c.K + 2, next, c.specials),
+    aOffset: ao,
+    B: randomArray(bo + c.K * c.N + 2, next, c.specials),
+    bOffset: bo,
+    C: randomArray(co + c.M * c.N + 2, next, c.specials),
+    cOffset: co,
+    accumulate: c.mode === 'accumulate',
+    accumulateRounded: c.mode === 'accumulateRounded',
+  };
+}
+
+/** Runs native and simd on copies of the same operands; returns a description of the first differing bit, if any. */
+function compare(native: (a: GemmArgs) => void, c: Case, seed: number): string | null {
+  const args = build(c, rng(seed));
+  const mine = { ...args, C: args.C.slice() };
+  const theirs = { ...args, C: args.C.slice() };
+  native(mine);
+  gemmKernel('simd')!(theirs);
+  const d = firstDifference(mine.C, theirs.C);
+  return d && `${JSON.stringify(c)}: ${d}`;
+}
+
+const DIMS = [0, 1, 7, 33, 64, 100, 1000];
+
+function randomCases(seed: number, count: number): Case[] {
+  const next = rng(seed);
+  const pick = () => DIMS[Math.floor(next() * DIMS.length)];
+  const out: Case[] = [];
+  while (out.length < count) {
+    const M = pick();
+    const N = pick();
+    const K = pick();
+    if (M * N * K > 2e7) continue; // keeps the scalar ISA's share of the run short
+    out.push({
+      transA: next() < 0.5,
+      transB: next() < 0.5,
+      M,
+      N,
+      K,
+      mode: MODES[Math.floor(next() * 3)],
+      offsets: [0, 0, 0].map(() => (next() < 0.4 ? Math.floor(next() * 5) : 0)) as [number, number, number],
+      specials: next() < 0.3,
+    });
+  }
+  return out;
+}
+
+/** Shapes that take each blocking path: tutorial products, K blocks (256), packed B (transB, N >= 256), tails. */
+function namedCases(): Case[] {
+  const out: Case[] = [];
+  const shapes: [number, number, number][] = [
+    [64, 100, 1000], // x.mm(w1)
+    [1000, 100, 64], // xᵀ·g (transA) into w1.grad
+    [64, 10, 100],
+    [100, 10, 64],
+    [64, 100, 10],
+    [9, 300, 600], // packed B, several K blocks
+    [17, 257, 513],
+    [8, 48, 256],
+    [8, 49, 257],
+    [1, 1, 1],
+    [3, 5, 0], // K = 0
+    [0, 5, 3],
+    [5, 0, 3],
+  ];
+  for (const [M, N, K] of shapes)
+    for (const transA of [false, true])
+      for (const transB of [false, true])
+        for (const mode of MODES) out.push({ transA, transB, M, N, K, mode, offsets: [1, 2, 3], specials: false });
+  return out;
+}
+
+describe.skipIf(!NATIVE.ok)(`native kernels${reason ? ` (skipped: ${reason})` : ''}`, () => {
+  const nk = (NATIVE.ok ? NATIVE.kernels : null) as NativeKernels;
+  const isas: NativeIsa[] = NATIVE.ok ? nk.isas() : [];
+  let defaultIsa: NativeIsa;
+  beforeAll(() => {
+    defaultIsa = nk.isa();
+  });
+  afterAll(() => nk.useIsa(defaultIsa));
+
+  it('reports the ISA it chose (the fastest the CPU supports)', () => {
+    expect(['avx512', 'avx2', 'scalar']).toContain(nk.isa());
+    expect(nk.isa()).toBe(isas[0]);
+    expect(isas).toContain('scalar');
+    console.log(`native sgemm ISA: ${nk.isa()} (supported: ${isas.join(', ')})`);
+  });
+
+  for (const isa of ['avx512', 'avx2', 'scalar'] as NativeIsa[]) {
+    describe.skipIf(NATIVE.ok && !isas.includes(isa))(`ISA ${isa}${NATIVE.ok && !isas.includes(isa) ? ' (skipped: not supported by this CPU)' : ''}`, () => {
+      beforeAll(() => nk.useIsa(isa));
+      afterAll(() => nk.useIsa(defaultIsa));
+
+      it('equals the simd kernel bit for bit: tutorial shapes, K blocks, packed B, tails, 0-sized, all transposes and modes', () => {
+        const cases = namedCases();
+        const bad = cases.map((c, i) => compare(nk.gemm, c, 100 + i)).filter((d) => d !== null);
+        expect(bad.slice(0, 3)).toEqual([]);
+      });
+
+      it('equals the simd kernel bit for bit on 150 random shapes (M, N, K in 0, 1, 7, 33, 64, 100, 1000; offsets; NaN/Inf/-0)', () => {
+        const cases = randomCases(isa.length * 7919, 150);
+        const bad = cases.map((c, i) => compare(nk.gemm, c, 1000 + i)).filter((d) => d !== null);
+        expect(bad.slice(0, 3)).toEqual([]);
+      });
+
+      it('keeps -0 and NaN/Inf semantics: +0 start, 0*Inf is NaN, -0 + -0 stays -0 when accumulating', () => {
+        const A = Float32Array.of(-0, 0, Infinity, 1);
+        const B = Float32Array.of(1, 1);
+        // M=2 (rows [-0, 0] and [Inf, 1]), K=2, N=1.
+        const C = Float32Array.of(-0, 5);
+        nk.gemm({ transA: false, transB: false, M: 2, N: 1, K: 2, A, B, C });
+        expect(Object.is(C[0], 0)).toBe(true); // +0 + (-0*1) + (0*1) = +0
+        expect(C[1]).toBe(Infinity);
+        const Z = Float32Array.of(-0);
+        nk.gemm({ transA: false, transB: false, M: 1, N: 1, K: 1, A: Float32Array.of(-0), B: Float32Array.of(1), C: Z, accumulate: true });
+        expect(Object.is(Z[0], -0)).toBe(true);
+        const N0 = Float32Array.of(1);
+        nk.gemm({ transA: false, transB: false, M: 1, N: 1, K: 1, A: Float32Array.of(0), B: Float32Array.of(Infinity), C: N0 });
+        expect(N0[0]).toBeNaN();
+      });
+    });
+  }
+
+  it('writes nothing outside the C window and reads operands that overlap C as they were before the call', () => {
+    const next = rng(5);
+    const buf = randomArray(64, next, false);
+    const args: GemmArgs = { transA: false, transB: false, M: 3, N: 3, K: 3, A: buf, aOffset: 2, B: buf, bOffset: 20, C: buf, cOffset: 7 };
+    const simd = { ...args, A: buf.slice(), B: buf.slice(), C: buf.slice() };
+    simd.A = simd.C;
+    simd.B = simd.C;
+    gemmKernel('simd')!(simd);
+    nk.gemm(args);
+    expect(firstDifference(buf, simd.C)).toBeNull();
+  });
+
+  it('throws ShapeError (the engine\'s shape error) on a C, A or B too short for the shape, and writes nothing', () => {
+    const A = new Float32Array(6);
+    const B = new Float32Array(6);
+    const C = new Float32Array(4).fill(7);
+    const base: GemmArgs = { transA: false, transB: false, M: 2, N: 2, K: 3, A, B, C };
+    expect(() => nk.gemm({ ...base, cOffset: 1 })).toThrow(ShapeError);
+    expect(() => nk.gemm({ ...base, cOffset: 1 })).toThrow(/C \[2x2\] at offset 1 needs 5 elements, but its length is 4/);
+    expect(() => nk.gemm({ ...base, K: 4 })).toThrow(/A \[2x4\] at offset 0 needs 8 elements/);
+    expect(() => nk.gemm({ ...base, bOffset: 1, transB: true })).toThrow(/B \[2x3, transposed\]/);
+    expect(() => nk.gemm({ ...base, M: -1 })).toThrow(ShapeError);
+    expect(() => nk.gemm({ ...base, N: 1.5 })).toThrow(/N must be a non-negative integer, got 1.5/);
+    expect(() => nk.gemm({ ...base, A: new Float64Array(6) as unknown as Float32Array })).toThrow(TypeError);
+    expect(Array.from(C)).toEqual([7, 7, 7, 7]);
+  });
+
+  it('checks in C too: the raw addon throws TypeError/RangeError on bad arguments instead of touching memory', () => {
+    const addon = createRequire(import.meta.url)(nativeAddonPath());
+    const f = new Float32Array(4);
+    expect(() => addon.sgemm(f, 0, f, 0, new Float32Array(3), 0, 2, 2, 2, false, false, 0)).toThrow(RangeError);
+    expect(() => addon.sgemm(f, 0, f, 0, f, 0, 2, 2, 2, false, false, 3)).toThrow(/mode must be 0/);
+    expect(() => addon.sgemm(f, 0, new Int32Array(4), 0, f, 0, 2, 2, 2, false, false, 0)).toThrow(TypeError);
+    expect(() => addon.sgemm(f, 0, f, 0, f, 0, 2, 2, -2, false, false, 0)).toThrow(RangeError);
+    expect(() => addon.sgemm(f, 0, f, 0, f, 0, 2, 2, 2, 'no', false, 0)).toThrow(/transA must be a boolean/);
+    expect(() => addon.sgemm(f, 0, f, 0, f, 5, 0, 0, 0, false, false, 0)).toThrow(RangeError);
+    expect(() => addon.sgemm(f)).toThrow(/expected 12 arguments/);
+    expect(() => addon.binary(0, f, new Float32Array(3), f)).toThrow(/b has length 3, expected 4/);
+    expect(() => addon.useIsa('sse9')).toThrow(/not supported/);
+  });
+
+  it('clamp follows the JS loop with bounds that are not float32 values (compared as doubles, like JS)', () => {
+    const lo = 0.1;
+    const below = Math.fround(0.1) - 2 ** -27; // a float32 just under fround(0.1), and under 0.1 too
+    const x = Float32Array.of(Math.fround(0.1), below, -0, 0, NaN, 1e30, -1e30, 0.25);
+    const want = new Float32Array(x.length);
+    const gw = new Float32Array(x.length);
+    const g = Float32Array.from(x, (_, i) => i + 1);
+    for (let i = 0; i < x.length; i++) {
+      want[i] = Math.min(Math.max(x[i], lo), 0.2);
+      gw[i] = x[i] >= lo && x[i] <= 0.2 ? g[i] : 0;
+    }
+    const out = new Float32Array(x.length);
+    nk.elementwise.clamp(x, out, lo, 0.2);
+    expect(firstDifference(out, want)).toBeNull();
+    const gout = new Float32Array(x.length);
+    nk.elementwise.clampBackward(x, g, gout, lo, 0.2);
+    expect(firstDifference(gout, gw)).toBeNull();
+    const z = Float32Array.of(-0, 0, -1);
+    const zo = new Float32Array(3);
+    nk.elementwise.clamp(z, zo, -0, Infinity); // Math.max(-0, -0) is -0, Math.max(0, -0) is 0
+    expect([Object.is(zo[0], -0), Object.is(zo[1], 0), Object.is(zo[2], -0)]).toEqual([true, true, true]);
+  });
+
+  it('each worker thread loads its own instance: pinning an ISA in one thread does not change another', async () => {
+    const file = nativeAddonPath();
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const addon = require(workerData.file);
+      addon.useIsa(workerData.isa);
+      const A = new Float32Array(64 * 100).map((_, i) => Math.sin(i));
+      const B = new Float32Array(100 * 30).map((_, i) => Math.cos(i));
+      const C = new Float32Array(64 * 30);
+      for (let r = 0; r < 50; r++) addon.sgemm(A, 0, B, 0, C, 0, 64, 30, 100, false, false, 0);
+      parentPort.postMessage({ isa: addon.isa(), C });`;
+    const run = (isa: NativeIsa) =>
+      new Promise<{ isa: string; C: Float32Array }>((resolve, reject) => {
+        const w = new Worker(code, { eval: true, workerData: { file, isa } });
+        w.once('message', (m) => {
+          resolve(m);
+          void w.terminate();
+        });
+        w.once('error', reject);
+      });
+    nk.useIsa(defaultIsa);
+    const results = await Promise.all(isas.map((isa) => run(isa)));
+    expect(results.map((r) => r.isa)).toEqual(isas);
+    expect(nk.isa()).toBe(defaultIsa);
+    const A = new Float32Array(64 * 100).map((_, i) => Math.sin(i));
+    const B = new Float32Array(100 * 30).map((_, i) => Math.cos(i));
+    const C = new Float32Array(64 * 30);
+    gemmKernel('simd')!({ transA: false, transB: false, M: 64, N: 30, K: 100, A, B, C });
+    for (const r of results) expect(firstDifference(r.C, C), r.isa).toBeNull();
+  });
+
+  describe('tutorial on the native path', () => {
+    let previous: ReturnType<typeof activeKernel>;
+    beforeAll(() => {
+      previous = activeKernel();
+      useKernel('native');
+    });
+    afterAll(() => {
+      nk.useIsa(defaultIsa);
+      if (previous !== 'custom') useKernel(previous);
+    });
+
+    const fx = loadFixture('two_layer_autograd');
+    const expected: number[] = fx.json.losses;
+
+    for (const isa of isas) {
+      it(`${isa}: all 500 losses, the step-0 gradients and the final weights equal PyTorch's bits (autograd)`, () => {
+        nk.useIsa(isa);
+        const x = fx.get('x');
+        const y = fx.get('y');
+        const w1 = fx.get('w1').requiresGrad_();
+        const w2 = fx.get('w2').requiresGrad_();
+        const losses: number[] = [];
+        let g0: [Float32Array, Float32Array] | null = null;
+        for (let t = 0; t < 500; t++) {
+          const loss = x.mm(w1).clamp({ min: 0 }).mm(w2).sub(y).pow(2).sum();
+          losses.push(loss.item());
+          loss.backward();
+          g0 ??= [w1.grad!.data.slice(), w2.grad!.data.slice()];
+          noGrad(() => {
+            w1.sub_(w1.grad!.mul(1e-6));
+            w2.sub_(w2.grad!.mul(1e-6));
+            w1.grad!.zero_();
+            w2.grad!.zero_();
+          });
+        }
+        expect(losses).toEqual(expected);
+        expect(firstDifference(g0![0], fx.get('grad0.w1').data)).toBeNull();
+        expect(firstDifference(g0![1], fx.get('grad0.w2').data)).toBeNull();
+        expect(firstDifference(w1.data, fx.get('final.w1').data)).toBeNull();
+        expect(firstDifference(w2.data, fx.get('final.w2').data)).toBeNull();
+      });
+    }
+  });
+});
