@@ -23,6 +23,7 @@ beforeAll(async () => {
   page = browser.page;
   await page.goto(server.url + '/');
   await page.evaluate(`localStorage.setItem('gradloom.apiKey', ${JSON.stringify(KEY)})`);
+  await page.reload(); // the key field shows the stored key
 }, 120_000);
 
 afterAll(async () => {
