@@ -18,7 +18,10 @@ COPY workers ./workers
 COPY scripts ./scripts
 COPY bench ./bench
 COPY examples ./examples
+# The optional native accelerator: built here with the toolchain above (a failed build only warns).
+COPY native ./native
 RUN npm run build \
+ && mkdir -p native/build/Release \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:22-bookworm-slim AS runtime
@@ -30,6 +33,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/native/build/Release ./native/build/Release
 COPY public ./public
 RUN mkdir -p /data && chown node:node /data
 # The official image's unprivileged user (uid 1000).

@@ -4,11 +4,14 @@
  * growth proportional to the step count; a flat profile is the goal.
  */
 import { enableRelaxedSimd } from '../src/runtime/relaxed-simd.js';
+import { registerNativeKernels } from '../src/runtime/native-kernels.js';
 import { kernels } from '../src/engine/index.js';
 import { twoLayerSetup, twoLayerStep } from './programs.js';
 
 enableRelaxedSimd();
 await kernels.detectKernels();
+// The native addon when it was built (then the preferred path, as in the service's workers).
+const native = registerNativeKernels();
 const steps = Number(process.argv[2] ?? 10_000);
 const gc = (globalThis as { gc?: () => void }).gc;
 const snap = () => {
@@ -33,6 +36,7 @@ console.log(
     case: 'memory',
     steps,
     kernel: kernels.activeKernel(),
+    nativeIsa: native.ok ? native.kernels.isa() : null,
     gcExposed: gc !== undefined,
     start,
     checkpoints: mid,

@@ -13,6 +13,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { enableRelaxedSimd } from '../src/runtime/relaxed-simd.js';
+import { registerNativeKernels } from '../src/runtime/native-kernels.js';
 import { kernels } from '../src/engine/index.js';
 import { linearRegression, smallOpsSetup, smallOpsStep, twoLayerSetup, twoLayerStep } from './programs.js';
 import { tfjsTutorial } from './tfjs.js';
@@ -23,6 +24,8 @@ const round = (x: number, d = 4) => +x.toFixed(d);
 
 enableRelaxedSimd();
 await kernels.detectKernels();
+// The optional native addon (npm run build:native): preferred when it loads, as the service's workers do.
+const native = registerNativeKernels();
 const paths = kernels.available();
 const defaultKernel = kernels.activeKernel();
 
@@ -33,6 +36,8 @@ emit({
   cores: os.cpus().length,
   kernels: paths,
   defaultKernel,
+  nativeIsa: native.ok ? native.kernels.isa() : null,
+  native: native.ok ? 'loaded' : native.reason,
   quick: QUICK,
 });
 
@@ -90,7 +95,7 @@ for (const path of paths) {
   tutorial[path] = cpu;
   emit({ case: 'tutorial_two_layer', kernel: path, steps, runs, msPerStep: round(wall), cpuMsPerStep: round(cpu), lastLoss: loss });
 }
-kernels.useKernel(defaultKernel as 'relaxed' | 'simd' | 'js');
+kernels.useKernel(defaultKernel as kernels.KernelName);
 
 // Run before anything else loads (tfjs, big heaps): our GC cost grows with the heap, PyTorch's does not.
 const python = '/usr/bin/python3';
@@ -166,13 +171,15 @@ function rnd(n: number): Float32Array {
   for (let i = 0; i < n; i++) a[i] = Math.random() * 2 - 1;
   return a;
 }
-const gemmShapes: [string, number, number, number][] = [
-  ['64x1000x100', 64, 100, 1000],
-  ['256^3', 256, 256, 256],
-  ['1024^3', 1024, 1024, 1024],
+// [name, M, N, K, transA]: the tutorial's forward x·w1, its backward xᵀ·g (A read transposed), and square products.
+const gemmShapes: [string, number, number, number, boolean][] = [
+  ['64x1000x100', 64, 100, 1000, false],
+  ['xT.g 1000x64x100 transA', 1000, 100, 64, true],
+  ['256^3', 256, 256, 256, false],
+  ['1024^3', 1024, 1024, 1024, false],
 ];
 const gemmResult: Record<string, Record<string, number>> = {};
-for (const [name, M, N, K] of gemmShapes) {
+for (const [name, M, N, K, transA] of gemmShapes) {
   const A = rnd(M * K);
   const B = rnd(K * N);
   const C = new Float32Array(M * N);
@@ -180,14 +187,24 @@ for (const [name, M, N, K] of gemmShapes) {
   gemmResult[name] = {};
   for (const path of paths) {
     const fn = kernels.gemmKernel(path)!;
-    const once = () => fn({ transA: false, transB: false, M, N, K, A, B, C });
+    const once = () => fn({ transA, transB: false, M, N, K, A, B, C });
     const big = flop > 1e9;
     const slow = path === 'js';
     const iters = QUICK || (big && slow) ? 1 : Math.max(1, Math.round(2e8 / flop));
     const ms = best(once, iters, QUICK || (big && slow) ? 1 : 5, QUICK || (big && slow) ? 0 : 2).cpu;
     gemmResult[name][path] = round(flop / (ms / 1000) / 1e9, 2);
   }
-  emit({ case: 'sgemm', shape: name, M, N, K, gflops: gemmResult[name], note: 'CPU time; operand copies into wasm memory included' });
+  emit({
+    case: 'sgemm',
+    shape: name,
+    M,
+    N,
+    K,
+    transA,
+    gflops: gemmResult[name],
+    nativeIsa: native.ok ? native.kernels.isa() : null,
+    note: 'CPU time; wasm paths include operand copies into wasm memory; native works in place',
+  });
 }
 
 // ---- 4. Concurrent jobs through a Piscina pool -----------------------------------------------------------------------
@@ -204,9 +221,9 @@ for (const [name, M, N, K] of gemmShapes) {
     let kernel = '';
     for (let r = 0; r < (QUICK ? 1 : 3); r++) {
       const t = performance.now();
-      const out = (await Promise.all(Array.from({ length: W }, () => pool.run({ steps })))) as { kernel: string }[];
+      const out = (await Promise.all(Array.from({ length: W }, () => pool.run({ steps })))) as { kernel: string; isa: string | null }[];
       best = Math.min(best, performance.now() - t);
-      kernel = out[0].kernel;
+      kernel = out[0].isa ? `${out[0].kernel} (${out[0].isa})` : out[0].kernel;
     }
     await pool.destroy();
     if (W === 1) oneJobMs = best;

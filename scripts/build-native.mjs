@@ -60,13 +60,16 @@ if (process.env.GRADLOOM_NATIVE === '0' && !required) {
   console.warn('build-native: skipped (GRADLOOM_NATIVE=0)');
   process.exit(0);
 }
+if (!existsSync(path.join(dir, 'binding.gyp'))) fail('native/binding.gyp is missing');
 if (!force && upToDate()) process.exit(0);
 
 const gyp = nodeGyp();
 if (!gyp) fail('node-gyp not found');
 const args = [gyp, 'rebuild', '--release'];
-// Build against the running Node's headers: npm passes its nodedir setting down; Debian's nodejs keeps them in /usr.
-const nodedir = process.env.npm_config_nodedir || (existsSync('/usr/include/node/node_api.h') ? '/usr' : '');
+// Build against the running Node's headers (no download): npm passes its nodedir setting down; otherwise the
+// installation prefix of this node (/usr for Debian's nodejs, /usr/local in the official Docker images).
+const prefix = path.resolve(path.dirname(process.execPath), '..');
+const nodedir = process.env.npm_config_nodedir || (existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : '');
 if (nodedir) args.push(`--nodedir=${nodedir}`);
 const r = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8' });
 if (r.status !== 0) {

@@ -15,6 +15,7 @@ import { ShapeError } from '../../src/engine/errors.js';
 import { noGrad } from '../../src/engine/index.js';
 import { nativeAddonPath, type NativeIsa, type NativeKernels } from '../../src/runtime/native-kernels.js';
 import { loadFixture } from '../helpers/fixtures.js';
+import { prepareKernels } from '../../workers/kernels.js';
 
 const reason = NATIVE.ok ? '' : NATIVE.reason;
 
@@ -341,5 +342,12 @@ describe.skipIf(!NATIVE.ok)(`native kernels${reason ? ` (skipped: ${reason})` : 
         expect(firstDifference(w2.data, fx.get('final.w2').data)).toBeNull();
       });
     }
+  });
+
+  it("the pool workers' default kernel 'auto' picks native when it loads (both give the same bits as 'simd')", async () => {
+    const previous = activeKernel();
+    await prepareKernels('auto');
+    expect(activeKernel()).toBe('native');
+    if (previous !== 'custom') useKernel(previous);
   });
 });

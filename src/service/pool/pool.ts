@@ -25,8 +25,11 @@ export interface WorkerPoolOptions {
   predictThreads?: number;
   /** Extra Node flags for worker threads. */
   execArgv?: string[];
-  /** Matrix kernel the workers pin (see workers/kernels.ts); default 'simd', PyTorch's numbers to the bit. */
-  kernel?: 'simd' | 'relaxed' | 'js';
+  /**
+   * Matrix kernel the workers pin (see workers/kernels.ts); default 'auto': the native addon when it loads, else
+   * 'simd'. Both give PyTorch's numbers to the bit.
+   */
+  kernel?: 'auto' | 'native' | 'simd' | 'relaxed' | 'js';
   /**
    * V8 heap limits of every thread. A thread that reaches them is terminated (ERR_WORKER_OUT_OF_MEMORY): only its
    * task fails and Piscina starts a new thread. Typed-array data (weights, datasets) lives outside these heaps.
@@ -73,7 +76,7 @@ export class WorkerPool {
       idleTimeout: 60_000,
       execArgv: opts.execArgv,
       resourceLimits: opts.resourceLimits,
-      workerData: { kernel: opts.kernel ?? 'simd', script: asUrl(opts.trainScript ?? defaultWorkerScript('train')) },
+      workerData: { kernel: opts.kernel ?? 'auto', script: asUrl(opts.trainScript ?? defaultWorkerScript('train')) },
     });
     this.predictPool = new Piscina({
       filename: entryScript(),
@@ -82,7 +85,7 @@ export class WorkerPool {
       idleTimeout: 30_000,
       execArgv: opts.execArgv,
       resourceLimits: opts.resourceLimits,
-      workerData: { kernel: opts.kernel ?? 'simd', script: asUrl(opts.predictScript ?? defaultWorkerScript('predict')) },
+      workerData: { kernel: opts.kernel ?? 'auto', script: asUrl(opts.predictScript ?? defaultWorkerScript('predict')) },
     });
   }
 
