@@ -23,13 +23,16 @@ typedef struct {
   const char *isa;
 } Kernels;
 
-/* The fastest kernel this CPU (and OS: libgcc checks XGETBV for the register state) supports. */
+/*
+ * Whether this CPU (and OS: libgcc checks XGETBV for the register state) runs a kernel. libgcc's constructor fills
+ * the feature bits when the addon is loaded; this only reads them.
+ */
 static int isa_supported(const char *isa) {
   if (strcmp(isa, "scalar") == 0) return 1;
 #if defined(GRADLOOM_X86) && defined(__GNUC__)
-  __builtin_cpu_init();
   if (strcmp(isa, "avx2") == 0) return __builtin_cpu_supports("avx2");
-  if (strcmp(isa, "avx512") == 0) return __builtin_cpu_supports("avx512f");
+  /* The AVX-512 kernel's narrow edge tiles use 256-bit EVEX forms (AVX512VL). */
+  if (strcmp(isa, "avx512") == 0) return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
 #endif
   return 0;
 }

@@ -4,6 +4,7 @@
  *   TGT                                  the target attribute of the file
  *   mask_t, make_mask(rem)               the lane mask of a partial last vector (rem = columns in it, 0 = full)
  *   TABLE[ta][mr-1][nv-1]                tile kernels (cin/+0, k in order, store or add into cout)
+ *   optionally NARROW_LANES and NARROW_TABLE[ta][mr-1]: tiles for a right-edge panel at most that wide
  *
  * Order: K blocks outermost, so a tile's partial sums are stored after a block and reloaded by the next one (that
  * keeps every element's k order); within a block, one NR-column panel of B at a time (packed when needed, then
@@ -84,8 +85,11 @@ static TGT int drive(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t
         const int mr = (int)(M - i0 < MR ? M - i0 : MR);
         const float *ap = transA ? A + k0 * M + i0 : A + i0 * K + k0;
         const ptrdiff_t co = i0 * N + j0;
-        TABLE[transA ? 1 : 0][mr - 1][nv - 1](kc, ap, rs, ks, bp, ldb, cin ? cin + co : NULL, cout + co, N, addout,
-                                              mlast);
+        ukr_fn f = TABLE[transA ? 1 : 0][mr - 1][nv - 1];
+#ifdef NARROW_LANES
+        if (nr <= NARROW_LANES) f = NARROW_TABLE[transA ? 1 : 0][mr - 1];
+#endif
+        f(kc, ap, rs, ks, bp, ldb, cin ? cin + co : NULL, cout + co, N, addout, mlast);
       }
     }
   }
