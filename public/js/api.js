@@ -50,11 +50,17 @@ async function fail(response) {
   throw new ApiError(response.status, body);
 }
 
-/** JSON request; resolves to the parsed body (or null for 204). */
-export async function api(method, path, body) {
+/**
+ * JSON request; resolves to the parsed body (or null for 204).
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body]
+ * @param {Record<string, string>} [extraHeaders]
+ */
+export async function api(method, path, body, extraHeaders = {}) {
   const response = await fetch(path, {
     method,
-    headers: headers(body === undefined ? {} : { 'content-type': 'application/json' }),
+    headers: headers({ ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...extraHeaders }),
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (!response.ok) await fail(response);

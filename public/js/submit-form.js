@@ -81,6 +81,24 @@ export function showIssues(form, issues, fieldFor) {
   return general;
 }
 
+/**
+ * The Idempotency-Key of the last submission that did not succeed. Sending the same spec again reuses it, so a retry
+ * after a lost answer (the server may have created the job) returns that job instead of training a second one; a
+ * retry after a refusal made no job, so the key is new to the server anyway. A success forgets it: submitting the
+ * same spec again afterwards is a new job. Hex from getRandomValues: crypto.randomUUID exists only on https and
+ * localhost pages.
+ * @type {{ body: string, key: string } | null}
+ */
+let lastAttempt = null;
+
+function idempotencyKey(body) {
+  const last = lastAttempt;
+  if (last && last.body === body) return last.key;
+  const key = [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('');
+  lastAttempt = { body, key };
+  return key;
+}
+
 export function initSubmitForm(onCreated) {
   const form = /** @type {HTMLFormElement} */ ($('#submit-form'));
   for (const button of document.querySelectorAll('[data-preset]')) {
@@ -106,15 +124,20 @@ export function initSubmitForm(onCreated) {
     }
     const submit = /** @type {HTMLButtonElement} */ (form.querySelector('button[type=submit]'));
     submit.disabled = true;
+    const body = JSON.stringify(spec);
     try {
-      const job = await api('POST', '/v1/jobs', spec);
+      const job = await api('POST', '/v1/jobs', spec, { 'idempotency-key': idempotencyKey(body) });
+      lastAttempt = null;
       onCreated(job);
     } catch (err) {
       if (err instanceof ApiError && err.issues.length > 0) {
         const general = showIssues(form, err.issues, fieldForPath);
         say($('#form-error'), general.length ? `${err.message} · ${general.join(' · ')}` : 'The API refused the job: see the highlighted fields.');
+      } else if (err instanceof ApiError) {
+        say($('#form-error'), err.message);
       } else {
-        say($('#form-error'), err instanceof Error ? err.message : String(err));
+        // No answer: the job may exist. The retry carries the same Idempotency-Key, so saying so is true.
+        say($('#form-error'), `Could not reach the server (${err instanceof Error ? err.message : String(err)}). Submitting again is safe: it will not make a second job.`);
       }
     } finally {
       submit.disabled = false;

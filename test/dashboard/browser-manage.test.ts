@@ -2,7 +2,7 @@
  * Managing jobs from the dashboard in real headless Chromium against a real server with an API key: deleting a
  * finished job (inline confirmation, keyboard, back to a list without it, the API's 404 after), the Delete button
  * of an active job, delete failures shown on the page, a job page that cannot load (missing job, missing key), and
- * a slow job load overtaken by navigation. Screenshots go to test-artifacts/.
+ * a slow job load overtaken by navigation, a submission retried after its answer was lost. Screenshots go to test-artifacts/.
  */
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -40,6 +40,12 @@ async function submit(spec: object): Promise<string> {
 async function openJob(id: string) {
   await page.goto(`${server.url}/#/jobs/${encodeURIComponent(id)}`);
   await expect.poll(() => page.getAttribute('#job-status', 'data-status')).toMatch(/./);
+}
+
+/** Chromium logs a request the test aborted on purpose as a console error: that one is not a problem. */
+function dropExpectedProblem(pattern: RegExp) {
+  const i = browser.problems.findIndex((p) => pattern.test(p));
+  if (i >= 0) browser.problems.splice(i, 1);
 }
 
 const activeSpec = { ...twoLayerSpec, name: 'long', training: { ...twoLayerSpec.training, epochs: 100_000 } };
@@ -156,9 +162,7 @@ test("the API's refusal and a network failure are shown on the page, and the job
   await expect.poll(() => page.textContent('#delete-error')).toMatch(/^Could not delete the job: \S/);
   expect(await page.textContent('#delete-error')).not.toBe(`Could not delete the job: ${refusal.message}`);
   await page.unroute(url);
-  // Chromium logs the aborted request as a console error; that one is on purpose.
-  const aborted = browser.problems.findIndex((p) => /net::ERR_CONNECTION_REFUSED/.test(p));
-  if (aborted >= 0) browser.problems.splice(aborted, 1);
+  dropExpectedProblem(/net::ERR_CONNECTION_REFUSED/);
   expect((await server.api('GET', `/v1/jobs/${id}`)).status).toBe(200);
 });
 
@@ -206,6 +210,38 @@ test('a slow job load overtaken by navigation does not replace the page the user
   expect(await page.textContent('#job-title')).toBe('loads first');
   expect(browser.socketUrls.some((u) => u.includes(`/v1/jobs/${encodeURIComponent(slow)}/stream`))).toBe(false);
   await page.unrouteAll();
+});
+
+test('a submission whose answer was lost is retried as the same job, not a second one', async () => {
+  await page.goto(`${server.url}/#/`);
+  await page.click('button[data-preset=regression]');
+  await page.fill('#f-name', 'submitted once');
+  // The first POST reaches the server, which creates the job; the browser never sees the answer.
+  let posts = 0;
+  await page.route(`${server.url}/v1/jobs`, async (route) => {
+    if (route.request().method() !== 'POST' || ++posts > 1) return route.fallback();
+    await route.fetch();
+    await route.abort('connectionreset');
+  });
+  await page.click('#submit-form button[type=submit]');
+  await expect.poll(() => page.textContent('#form-error')).toMatch(/^Could not reach the server \(.+\)\. Submitting again is safe: it will not make a second job\.$/);
+  expect(page.url()).toMatch(/#\/$/);
+  await page.click('#submit-form button[type=submit]');
+  await page.waitForURL(/#\/jobs\/[^/]+$/);
+  const id = decodeURIComponent(/#\/jobs\/([^/]+)$/.exec(page.url())![1]);
+  expect(posts).toBe(2);
+  const list = (await (await server.api('GET', '/v1/jobs?limit=100')).json()) as { items: Array<{ id: string; name: string }> };
+  expect(list.items.filter((j) => j.name === 'submitted once').map((j) => j.id)).toEqual([id]);
+  await page.unrouteAll();
+  dropExpectedProblem(/net::ERR_CONNECTION_RESET/);
+
+  // After a success, the same form submitted again is a new job.
+  await page.goto(`${server.url}/#/`);
+  await page.fill('#f-name', 'submitted once');
+  await page.click('#submit-form button[type=submit]');
+  await page.waitForURL((url) => url.hash.startsWith('#/jobs/') && !url.hash.endsWith(id));
+  const again = (await (await server.api('GET', '/v1/jobs?limit=100')).json()) as { items: Array<{ name: string }> };
+  expect(again.items.filter((j) => j.name === 'submitted once')).toHaveLength(2);
 });
 
 test('no script errors or CSP violations on the way', () => {
