@@ -55,7 +55,7 @@ function firstDifference(got: Float32Array, want: Float32Array): string | null {
   const w = new Uint32Array(want.buffer, want.byteOffset, want.length);
   for (let i = 0; i < got.length; i++) {
     if (g[i] === w[i] || (Number.isNaN(got[i]) && Number.isNaN(want[i]))) continue;
-    return `element ${i}: ${got[i]} (0x${g[i].toString(16)}) vs simd ${want[i]} (0x${w[i].toString(16)})`;
+    return `element ${i}: ${got[i]} (0x${g[i].toString(16)}) vs expected ${want[i]} (0x${w[i].toString(16)})`;
   }
   return null;
 }
@@ -246,27 +246,38 @@ describe.skipIf(!NATIVE.ok)(`native kernels${reason ? ` (skipped: ${reason})` : 
     expect(() => addon.useIsa('sse9')).toThrow(/not supported/);
   });
 
-  it('clamp follows the JS loop with bounds that are not float32 values (compared as doubles, like JS)', () => {
-    const lo = 0.1;
-    const below = Math.fround(0.1) - 2 ** -27; // a float32 just under fround(0.1), and under 0.1 too
-    const x = Float32Array.of(Math.fround(0.1), below, -0, 0, NaN, 1e30, -1e30, 0.25);
-    const want = new Float32Array(x.length);
-    const gw = new Float32Array(x.length);
-    const g = Float32Array.from(x, (_, i) => i + 1);
-    for (let i = 0; i < x.length; i++) {
-      want[i] = Math.min(Math.max(x[i], lo), 0.2);
-      gw[i] = x[i] >= lo && x[i] <= 0.2 ? g[i] : 0;
+  it('clamp and its gradient follow the JS loops for any double bounds (not float32 values, ±0, NaN, beyond float range)', () => {
+    const bounds = [0, -0, 0.1, -0.1, 1 / 3, Math.fround(0.1), 2.5, 1e-45, 1e-39, 3.5e38, -3.5e38, Infinity, -Infinity, NaN];
+    // Every bound's float32 neighbours: the values where comparing in float32 instead of double would go wrong.
+    const xs: number[] = [NaN, 0, -0, 1, -1, Infinity, -Infinity, 7e37];
+    const f = new Float32Array(1);
+    const u = new Uint32Array(f.buffer);
+    for (const b of bounds) {
+      f[0] = b;
+      const bits = u[0];
+      for (const d of [-2, -1, 0, 1, 2]) {
+        u[0] = bits + d;
+        xs.push(f[0]);
+      }
     }
-    const out = new Float32Array(x.length);
-    nk.elementwise.clamp(x, out, lo, 0.2);
-    expect(firstDifference(out, want)).toBeNull();
-    const gout = new Float32Array(x.length);
-    nk.elementwise.clampBackward(x, g, gout, lo, 0.2);
-    expect(firstDifference(gout, gw)).toBeNull();
-    const z = Float32Array.of(-0, 0, -1);
-    const zo = new Float32Array(3);
-    nk.elementwise.clamp(z, zo, -0, Infinity); // Math.max(-0, -0) is -0, Math.max(0, -0) is 0
-    expect([Object.is(zo[0], -0), Object.is(zo[1], 0), Object.is(zo[2], -0)]).toEqual([true, true, true]);
+    const x = Float32Array.from(xs);
+    const g = Float32Array.from(xs, (_, i) => i + 0.5);
+    for (const lo of bounds) {
+      for (const hi of bounds) {
+        const want = new Float32Array(x.length);
+        const gw = new Float32Array(x.length);
+        for (let i = 0; i < x.length; i++) {
+          want[i] = hi === Infinity ? Math.max(x[i], lo) : Math.min(Math.max(x[i], lo), hi);
+          gw[i] = x[i] >= lo && x[i] <= hi ? g[i] : 0;
+        }
+        const out = new Float32Array(x.length);
+        nk.elementwise.clamp(x, out, lo, hi);
+        expect(firstDifference(out, want), `clamp [${lo}, ${hi}]`).toBeNull();
+        const gout = new Float32Array(x.length);
+        nk.elementwise.clampBackward(x, g, gout, lo, hi);
+        expect(firstDifference(gout, gw), `clampBackward [${lo}, ${hi}]`).toBeNull();
+      }
+    }
   });
 
   it('each worker thread loads its own instance: pinning an ISA in one thread does not change another', async () => {
