@@ -10,6 +10,7 @@
 #define NAPI_VERSION 8
 #include <math.h>
 #include <node_api.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,8 +85,9 @@ static void throw_last(napi_env env) {
   napi_throw_error(env, NULL, info && info->error_message ? info->error_message : "N-API call failed");
 }
 
+#if defined(__GNUC__)
 static void throw_fmt(napi_env env, int range, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-#include <stdarg.h>
+#endif
 static void throw_fmt(napi_env env, int range, const char *fmt, ...) {
   char msg[256];
   va_list ap;
@@ -174,8 +176,10 @@ static int check_extent(napi_env env, const char *fn, const char *name, const F3
   return ok;
 }
 
+/* Compared as addresses: the arrays may be views of one ArrayBuffer or of different ones. */
 static int overlaps(const float *p, size_t n, const float *q, size_t m) {
-  return n > 0 && m > 0 && p < q + m && q < p + n;
+  const uintptr_t a = (uintptr_t)p, b = (uintptr_t)q;
+  return n > 0 && m > 0 && a < b + m * sizeof(float) && b < a + n * sizeof(float);
 }
 
 /* ---- sgemm ------------------------------------------------------------------------------------------------------ */

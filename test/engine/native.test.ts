@@ -177,13 +177,13 @@ describe.skipIf(!NATIVE.ok)(`native kernels${reason ? ` (skipped: ${reason})` : 
 
       it('equals the simd kernel bit for bit: tutorial shapes, K blocks, packed B, tails, 0-sized, all transposes and modes', () => {
         const cases = namedCases();
-        const bad = cases.map((c, i) => compare(nk.gemm, c, 100 + i)).filter((d) => d !== null);
+        const bad = cases.map((c, i) => compare(nk.nativeGemm, c, 100 + i)).filter((d) => d !== null);
         expect(bad.slice(0, 3)).toEqual([]);
       });
 
       it('equals the simd kernel bit for bit on 150 random shapes (M, N, K in 0, 1, 7, 33, 64, 100, 1000; offsets; NaN/Inf/-0)', () => {
         const cases = randomCases(isa.length * 7919, 150);
-        const bad = cases.map((c, i) => compare(nk.gemm, c, 1000 + i)).filter((d) => d !== null);
+        const bad = cases.map((c, i) => compare(nk.nativeGemm, c, 1000 + i)).filter((d) => d !== null);
         expect(bad.slice(0, 3)).toEqual([]);
       });
 
@@ -192,18 +192,26 @@ describe.skipIf(!NATIVE.ok)(`native kernels${reason ? ` (skipped: ${reason})` : 
         const B = Float32Array.of(1, 1);
         // M=2 (rows [-0, 0] and [Inf, 1]), K=2, N=1.
         const C = Float32Array.of(-0, 5);
-        nk.gemm({ transA: false, transB: false, M: 2, N: 1, K: 2, A, B, C });
+        nk.nativeGemm({ transA: false, transB: false, M: 2, N: 1, K: 2, A, B, C });
         expect(Object.is(C[0], 0)).toBe(true); // +0 + (-0*1) + (0*1) = +0
         expect(C[1]).toBe(Infinity);
         const Z = Float32Array.of(-0);
-        nk.gemm({ transA: false, transB: false, M: 1, N: 1, K: 1, A: Float32Array.of(-0), B: Float32Array.of(1), C: Z, accumulate: true });
+        nk.nativeGemm({ transA: false, transB: false, M: 1, N: 1, K: 1, A: Float32Array.of(-0), B: Float32Array.of(1), C: Z, accumulate: true });
         expect(Object.is(Z[0], -0)).toBe(true);
         const N0 = Float32Array.of(1);
-        nk.gemm({ transA: false, transB: false, M: 1, N: 1, K: 1, A: Float32Array.of(0), B: Float32Array.of(Infinity), C: N0 });
+        nk.nativeGemm({ transA: false, transB: false, M: 1, N: 1, K: 1, A: Float32Array.of(0), B: Float32Array.of(Infinity), C: N0 });
         expect(N0[0]).toBeNaN();
       });
     });
   }
+
+  it('the engine-facing kernel (tiny products go to the simd kernel, the rest to the addon) gives simd\'s bits', () => {
+    expect(gemmKernel('native')).toBe(nk.gemm);
+    for (const [M, N, K] of [[15, 1, 1], [16, 16, 15], [16, 16, 16], [64, 100, 1000]]) {
+      const c: Case = { transA: false, transB: true, M, N, K, mode: 'accumulateRounded', offsets: [1, 0, 2], specials: true };
+      expect(compare(nk.gemm, c, M * 7 + K)).toBeNull();
+    }
+  });
 
   it('writes nothing outside the C window and reads operands that overlap C as they were before the call', () => {
     const next = rng(5);
@@ -213,7 +221,7 @@ describe.skipIf(!NATIVE.ok)(`native kernels${reason ? ` (skipped: ${reason})` : 
     simd.A = simd.C;
     simd.B = simd.C;
     gemmKernel('simd')!(simd);
-    nk.gemm(args);
+    nk.nativeGemm(args);
     expect(firstDifference(buf, simd.C)).toBeNull();
   });
 
@@ -222,13 +230,14 @@ describe.skipIf(!NATIVE.ok)(`native kernels${reason ? ` (skipped: ${reason})` : 
     const B = new Float32Array(6);
     const C = new Float32Array(4).fill(7);
     const base: GemmArgs = { transA: false, transB: false, M: 2, N: 2, K: 3, A, B, C };
-    expect(() => nk.gemm({ ...base, cOffset: 1 })).toThrow(ShapeError);
-    expect(() => nk.gemm({ ...base, cOffset: 1 })).toThrow(/C \[2x2\] at offset 1 needs 5 elements, but its length is 4/);
-    expect(() => nk.gemm({ ...base, K: 4 })).toThrow(/A \[2x4\] at offset 0 needs 8 elements/);
-    expect(() => nk.gemm({ ...base, bOffset: 1, transB: true })).toThrow(/B \[2x3, transposed\]/);
-    expect(() => nk.gemm({ ...base, M: -1 })).toThrow(ShapeError);
-    expect(() => nk.gemm({ ...base, N: 1.5 })).toThrow(/N must be a non-negative integer, got 1.5/);
-    expect(() => nk.gemm({ ...base, A: new Float64Array(6) as unknown as Float32Array })).toThrow(TypeError);
+    const g = nk.nativeGemm;
+    expect(() => g({ ...base, cOffset: 1 })).toThrow(ShapeError);
+    expect(() => g({ ...base, cOffset: 1 })).toThrow(/C \[2x2\] at offset 1 needs 5 elements, but its length is 4/);
+    expect(() => g({ ...base, K: 4 })).toThrow(/A \[2x4\] at offset 0 needs 8 elements/);
+    expect(() => g({ ...base, bOffset: 1, transB: true })).toThrow(/B \[2x3, transposed\]/);
+    expect(() => g({ ...base, M: -1 })).toThrow(ShapeError);
+    expect(() => g({ ...base, N: 1.5 })).toThrow(/N must be a non-negative integer, got 1.5/);
+    expect(() => g({ ...base, A: new Float64Array(6) as unknown as Float32Array })).toThrow(TypeError);
     expect(Array.from(C)).toEqual([7, 7, 7, 7]);
   });
 
