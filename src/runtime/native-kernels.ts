@@ -5,7 +5,8 @@
  *
  * The engine never loads this (it must run in browsers): the host calls `registerNativeKernels()`, which adds a
  * kernel path named 'native' to the engine's registry. A missing or broken addon is not an error: the loader
- * returns the reason and the engine keeps its WebAssembly paths. `GRADLOOM_NATIVE=0` disables it.
+ * returns the reason and the engine keeps its WebAssembly paths. `GRADLOOM_NATIVE=0` disables it;
+ * `GRADLOOM_NATIVE_ADDON=/path/to/file.node` loads another build (tests use it to prove the fallbacks).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -178,7 +179,7 @@ export function loadNativeKernels(): NativeLoad {
   if (process.env.GRADLOOM_NATIVE === '0') return (loaded = { ok: false, reason: 'disabled by GRADLOOM_NATIVE=0' });
   let file: string;
   try {
-    file = nativeAddonPath();
+    file = process.env.GRADLOOM_NATIVE_ADDON || nativeAddonPath();
   } catch (e) {
     return (loaded = { ok: false, reason: (e as Error).message });
   }
@@ -187,6 +188,12 @@ export function loadNativeKernels(): NativeLoad {
   }
   try {
     const addon = createRequire(import.meta.url)(file) as NativeAddon;
+    const missing = (['sgemm', 'binary', 'scalar', 'axpy', 'clamp', 'clampBackward', 'isa', 'isas', 'useIsa'] as const).filter(
+      (k) => typeof (addon as unknown as Record<string, unknown>)[k] !== 'function',
+    );
+    if (missing.length > 0) {
+      return (loaded = { ok: false, reason: `${file} failed to load: it does not export ${missing.join(', ')}` });
+    }
     return (loaded = { ok: true, kernels: wrap(addon, file, gemmKernel('simd')) });
   } catch (e) {
     return (loaded = { ok: false, reason: `${file} failed to load: ${(e as Error).message}` });

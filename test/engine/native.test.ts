@@ -6,7 +6,11 @@
  * Skipped, with the load failure as the reason, where the addon was not built (no C compiler). CI exports
  * GRADLOOM_EXPECT_NATIVE=1 (.ci/run), and then a missing addon FAILS here instead.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NATIVE } from '../helpers/kernels.js';
@@ -23,6 +27,45 @@ describe('native addon availability', () => {
   it(`loads, or CI did not ask for it (GRADLOOM_EXPECT_NATIVE=${process.env.GRADLOOM_EXPECT_NATIVE ?? 'unset'})`, () => {
     if (process.env.GRADLOOM_EXPECT_NATIVE === '1') expect(reason, 'the native addon did not load').toBe('');
     else expect(typeof reason).toBe('string');
+  });
+
+  /** In a fresh process: what registerNativeKernels() reports and which kernels the engine then has. */
+  function probe(env: Record<string, string>): { ok: boolean; reason?: string; available: string[]; product: number[][] } {
+    const script =
+      "Promise.all([import('./src/runtime/native-kernels.ts'), import('./src/engine/index.ts')]).then(([n, m]) => {" +
+      ' const r = n.registerNativeKernels(); const a = m.tensor([[1, 2], [3, 4]]);' +
+      ' console.log(JSON.stringify({ ok: r.ok, reason: r.ok ? undefined : r.reason, available: m.kernels.available(), product: a.mm(a).toArray() })); })';
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], {
+      cwd: new URL('../..', import.meta.url),
+      env: { ...process.env, GRADLOOM_NATIVE: '', GRADLOOM_NATIVE_ADDON: '', ...env },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    return JSON.parse(out.trim().split('\n').pop()!);
+  }
+
+  it('a missing, broken or disabled addon is reported with its reason, and the engine keeps its WebAssembly paths', () => {
+    const missing = probe({ GRADLOOM_NATIVE_ADDON: '/nonexistent/gradloom_native.node' });
+    expect(missing.ok).toBe(false);
+    expect(missing.reason).toMatch(/gradloom_native.node is missing \(run npm run build:native/);
+    expect(missing.available).toEqual(['relaxed', 'simd', 'js'].filter((k) => missing.available.includes(k)));
+    expect(missing.available).toContain('simd');
+    expect(missing.product).toEqual([[7, 10], [15, 22]]);
+    const dir = mkdtempSync(path.join(tmpdir(), 'gradloom-native-'));
+    try {
+      const garbage = path.join(dir, 'gradloom_native.node');
+      writeFileSync(garbage, 'not a shared object');
+      const broken = probe({ GRADLOOM_NATIVE_ADDON: garbage });
+      expect(broken.ok).toBe(false);
+      expect(broken.reason).toMatch(/failed to load/);
+      expect(broken.available).not.toContain('native');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // A module that loads but is not the addon (a JSON file is require()-able).
+    const wrong = probe({ GRADLOOM_NATIVE_ADDON: new URL('../../package.json', import.meta.url).pathname });
+    expect(wrong).toMatchObject({ ok: false, reason: expect.stringMatching(/failed to load: it does not export sgemm/) });
+    expect(probe({ GRADLOOM_NATIVE: '0' })).toMatchObject({ ok: false, reason: 'disabled by GRADLOOM_NATIVE=0' });
   });
 });
 
