@@ -81,10 +81,11 @@ export interface JobManagerOptions {
   retryAfterSeconds?: number;
   execArgv?: string[];
   /**
-   * Matrix kernel of the workers: 'simd' (default) reproduces PyTorch's float32 results to the bit; 'relaxed' is
-   * about 15% faster per step and differs in the last bits (see workers/kernels.ts).
+   * Matrix kernel of the workers: 'auto' (default: the native addon when it loads, else 'simd') and 'simd' reproduce
+   * PyTorch's float32 results to the bit; 'relaxed' is about 15% faster than 'simd' and differs in the last bits
+   * (see workers/kernels.ts).
    */
-  kernel?: 'simd' | 'relaxed' | 'js';
+  kernel?: WorkerPoolOptions['kernel'];
   /** V8 heap limits of each worker thread (WORKER_MAX_OLD_GENERATION_MB, ...); a job that exceeds them fails alone. */
   resourceLimits?: WorkerPoolOptions['resourceLimits'];
 }
