@@ -23,7 +23,8 @@ typedef int (*sgemm_fn)(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdif
 
 int sgemm_scalar(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, const float *B,
                  float *C, int mode);
-#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+/* GRADLOOM_PORTABLE_ONLY builds the portable kernel alone, as on non-x86 CPUs (and proves that build compiles). */
+#if (defined(__x86_64__) || defined(_M_X64) || defined(__i386__)) && !defined(GRADLOOM_PORTABLE_ONLY)
 #define GRADLOOM_X86 1
 int sgemm_avx2(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, const float *B,
                float *C, int mode);
