@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NATIVE } from '../helpers/kernels.js';
 import { activeKernel, gemmKernel, useKernel, type GemmArgs } from '../../src/engine/kernels/gemm.js';
@@ -296,6 +297,66 @@ describe.skipIf(!NATIVE.ok)(`native kernels${reason ? ` (skipped: ${reason})` : 
     expect(() => addon.sgemm(f)).toThrow(/expected 12 arguments/);
     expect(() => addon.binary(0, f, new Float32Array(3), f)).toThrow(/b has length 3, expected 4/);
     expect(() => addon.useIsa('sse9')).toThrow(/not supported/);
+  });
+
+  it('fuzz: random arguments to the raw addon either throw TypeError/RangeError or compute simd\'s bits, never touching memory outside C', () => {
+    const addon = createRequire(import.meta.url)(nativeAddonPath());
+    let accepted = 0;
+    // Mostly near-valid calls (sizes that fit, or miss by one element), with odd numbers and wrong types mixed in.
+    const small = fc.oneof(
+      { weight: 8, arbitrary: fc.integer({ min: 0, max: 12 }) },
+      { weight: 1, arbitrary: fc.constantFrom(-1, 0.5, NaN, Infinity, 2 ** 31, 2 ** 53, 2 ** 60) },
+    );
+    const kind = fc.oneof({ weight: 12, arbitrary: fc.constant('f32') }, { weight: 1, arbitrary: fc.constantFrom('f64', 'i32', 'plain', 'null') });
+    const slack = fc.constantFrom(-1, 0, 0, 0, 0, 2);
+    const make = (k: string, n: number): unknown =>
+      k === 'f32' ? new Float32Array(n).map((_, i) => Math.sin(i + n)) : k === 'f64' ? new Float64Array(n) : k === 'i32' ? new Int32Array(n) : k === 'plain' ? Array(n).fill(1) : null;
+    const len = (off: number, rows: number, cols: number, extra: number) =>
+      Number.isInteger(off) && Number.isInteger(rows * cols) && off + rows * cols < 1e6 ? Math.max(0, off + rows * cols + extra) : 8;
+    fc.assert(
+      fc.property(
+        fc.tuple(kind, kind, slack, slack, slack),
+        fc.tuple(small, small, small, small, small, small),
+        fc.tuple(fc.boolean(), fc.boolean(), fc.oneof({ weight: 8, arbitrary: fc.constantFrom(0, 1, 2) }, { weight: 1, arbitrary: fc.constantFrom(3, -1, 1.5) })),
+        ([ka, kb, sa, sb, sc], [ao, bo, co, M, N, K], [ta, tb, mode]) => {
+          const A = make(ka, len(ao, M, K, sa));
+          const B = make(kb, len(bo, K, N, sb));
+          const nc = len(co, M, N, sc);
+          // C lives inside a larger buffer with guard zones on both sides.
+          const guard = 16;
+          const buf = new Float32Array(nc + 2 * guard).fill(12345);
+          const C = buf.subarray(guard, guard + nc);
+          const before = buf.slice();
+          let threw: unknown = null;
+          try {
+            addon.sgemm(A, ao, B, bo, C, co, M, N, K, ta, tb, mode);
+          } catch (e) {
+            threw = e;
+          }
+          for (let i = 0; i < guard; i++) {
+            expect(buf[i]).toBe(12345);
+            expect(buf[buf.length - 1 - i]).toBe(12345);
+          }
+          if (threw !== null) {
+            expect(threw instanceof TypeError || threw instanceof RangeError, String(threw)).toBe(true);
+            expect(firstDifference(buf, before)).toBeNull();
+            return;
+          }
+          // Accepted: then it was a valid call, and its result is simd's.
+          const want = before.slice().subarray(guard, guard + nc);
+          gemmKernel('simd')!({
+            transA: ta, transB: tb, M, N, K, A: A as Float32Array, aOffset: ao, B: B as Float32Array, bOffset: bo, C: want, cOffset: co,
+            accumulate: mode === 1, accumulateRounded: mode === 2,
+          });
+          expect(firstDifference(C, want)).toBeNull();
+          accepted++;
+        },
+      ),
+      { numRuns: 3000, seed: 4242 },
+    );
+    // Enough of the random calls were valid for the comparison branch to mean something.
+    console.log(`fuzz: ${accepted} of 3000 calls accepted`);
+    expect(accepted).toBeGreaterThan(150);
   });
 
   it('clamp and its gradient follow the JS loops for any double bounds (not float32 values, ±0, NaN, beyond float range)', () => {
