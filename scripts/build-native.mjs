@@ -9,7 +9,7 @@
  * in `npm config get nodedir`, /usr/include/node on Debian's nodejs).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,7 @@ const force = process.argv.includes('--force');
 
 function sources(d) {
   return readdirSync(d, { withFileTypes: true }).flatMap((e) => {
-    if (e.name === 'build') return [];
+    if (e.name === 'build' || e.name === 'build.lock') return [];
     const p = path.join(d, e.name);
     return e.isDirectory() ? sources(p) : [p];
   });
@@ -62,6 +62,37 @@ if (process.env.GRADLOOM_NATIVE === '0' && !required) {
 }
 if (!existsSync(path.join(dir, 'binding.gyp'))) fail('native/binding.gyp is missing');
 if (!force && upToDate()) process.exit(0);
+
+/*
+ * One build at a time: several `npm test` runs in one checkout would otherwise run make in the same build directory
+ * together. The lock file holds the builder's pid; a lock whose process is gone is taken over.
+ */
+const lock = path.join(dir, 'build.lock');
+function tryLock() {
+  try {
+    const fd = openSync(lock, 'wx');
+    writeSync(fd, String(process.pid));
+    closeSync(fd);
+    return true;
+  } catch {
+    let pid = 0;
+    try {
+      pid = Number(readFileSync(lock, 'utf8'));
+      if (pid > 0) process.kill(pid, 0);
+      return false; // held by a live builder
+    } catch {
+      rmSync(lock, { force: true }); // its builder is gone (or the file was unreadable): take it over
+      return false;
+    }
+  }
+}
+const deadline = Date.now() + 180_000;
+while (!tryLock()) {
+  if (Date.now() > deadline) fail('another build of the native addon holds native/build.lock');
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+  if (!force && upToDate()) process.exit(0); // the other builder finished it
+}
+process.on('exit', () => rmSync(lock, { force: true }));
 
 const gyp = nodeGyp();
 if (!gyp) fail('node-gyp not found');
