@@ -17,7 +17,8 @@ import { jobSpecSchema, type JobSpec, type JobSpecInput } from '../../src/spec/j
 import { Trainer } from '../../src/training/trainer.js';
 import { prepareKernels } from '../../workers/kernels.js';
 
-// In-process reference runs use the kernel the workers pin by default ('simd'), so they compare bitwise.
+// Workers default to 'auto' (native when it loads, else 'simd'); both give the same bits, so in-process reference
+// runs on 'simd' compare bitwise with what the pool produced.
 beforeAll(() => prepareKernels('simd'));
 /** On the plain-SIMD path the engine follows PyTorch's CPU order: the tutorial losses are PyTorch's to the bit. */
 const bitExact = () => kernels.activeKernel() === 'simd';
