@@ -178,6 +178,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       jobTimeoutMs: config.limits.jobTimeoutMs,
       cancelGraceMs: config.cancelGraceMs,
       resourceLimits: config.workerResourceLimits,
+      kernel: config.kernel,
     });
   let drained: Promise<void> | null = null;
   const context: ServiceContext = {

@@ -56,6 +56,12 @@ export const configEnvSchema = z.object({
     z.number({ error: 'must be an integer' }).int({ error: 'must be an integer' }).min(1, { error: 'must be >= 1' }).optional(),
   ),
   WORKER_STACK_SIZE_MB: intVar(1, 4),
+  /**
+   * Matrix kernel of the training and prediction threads: 'auto' = the native accelerator when it was built and
+   * loads, else plain WebAssembly SIMD (both give PyTorch's bits); 'relaxed' is faster WebAssembly with fused
+   * multiply-adds (last-bit differences); 'js' is the pure TypeScript fallback.
+   */
+  KERNEL: z.enum(['auto', 'native', 'simd', 'relaxed', 'js']).default('auto'),
   /** Peers allowed to set the client address by X-Forwarded-For (see trust-proxy.ts); empty: none. */
   TRUST_PROXY: z
     .string()
@@ -96,6 +102,8 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   shutdownDeadlineMs: number;
   cancelGraceMs: number;
+  /** KERNEL: the matrix kernel the worker threads pin (see src/service/pool/pool.ts). Absent: 'auto'. */
+  kernel?: 'auto' | 'native' | 'simd' | 'relaxed' | 'js';
   /** Fastify's trustProxy (TRUST_PROXY): whose X-Forwarded-For sets request.ip. Absent: trust nobody. */
   trustProxy?: TrustProxy;
   /** Piscina/worker_threads resourceLimits of every training and prediction thread. */
@@ -155,6 +163,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     shutdownDeadlineMs: e.SHUTDOWN_DEADLINE_MS,
     cancelGraceMs: e.CANCEL_GRACE_MS,
+    kernel: e.KERNEL,
     trustProxy: parseTrustProxy(e.TRUST_PROXY) as TrustProxy,
     workerResourceLimits: {
       maxOldGenerationSizeMb: e.WORKER_MAX_OLD_GENERATION_MB,

@@ -25,7 +25,7 @@ import {
   checkPredictInput,
   checkSpecData,
 } from '../../training/validate.js';
-import { WorkerPool, type WorkerPoolOptions } from '../pool/pool.js';
+import { describeKernel, WorkerPool, type WorkerPoolOptions } from '../pool/pool.js';
 import { ConflictError, InvalidInputError, NotFoundError, QueueFullError, ShuttingDownError } from './errors.js';
 import { StreamHub } from './hub.js';
 import { newJobRecord } from './records.js';
@@ -720,6 +720,12 @@ export class DefaultJobManager implements JobManager {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    const kernel = describeKernel(this.poolOptions?.kernel);
+    if (kernel.nativeUnavailable) {
+      this.log.warn({ ...kernel }, `training kernel: ${kernel.kernel} (native accelerator not loaded: ${kernel.nativeUnavailable})`);
+    } else {
+      this.log.info({ ...kernel }, `training kernel: ${kernel.kernel}${kernel.isa ? ` (${kernel.isa})` : ''}`);
+    }
     const unfinished = await this.store.listUnfinishedJobs();
     // After the await: jobs submitted meanwhile are already queued and must not be queued twice.
     const queuedIds = new Set(this.queue.map((j) => j.id));

@@ -14,7 +14,21 @@ import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
+import { loadNativeKernels } from '../../runtime/native-kernels.js';
 import type { PredictResult, PredictTask, TrainTask } from '../../training/protocol.js';
+
+export type WorkerKernelName = 'auto' | 'native' | 'simd' | 'relaxed' | 'js';
+
+/**
+ * What the worker threads will run on for a configured kernel, for the start-up log: operators must be able to see
+ * when the native accelerator did not load (training then takes about twice as long) and why. Resolves 'auto' and
+ * 'native' the way workers/kernels.ts does, by loading the addon in this thread (it is loaded once per thread).
+ */
+export function describeKernel(wanted: WorkerKernelName = 'auto'): { kernel: string; isa?: string; nativeUnavailable?: string } {
+  if (wanted !== 'auto' && wanted !== 'native') return { kernel: wanted };
+  const native = loadNativeKernels();
+  return native.ok ? { kernel: 'native', isa: native.kernels.isa() } : { kernel: 'simd', nativeUnavailable: native.reason };
+}
 
 export interface WorkerPoolOptions {
   /** Training threads; default os.availableParallelism(). */
@@ -29,7 +43,7 @@ export interface WorkerPoolOptions {
    * Matrix kernel the workers pin (see workers/kernels.ts); default 'auto': the native addon when it loads, else
    * 'simd'. Both give PyTorch's numbers to the bit.
    */
-  kernel?: 'auto' | 'native' | 'simd' | 'relaxed' | 'js';
+  kernel?: WorkerKernelName;
   /**
    * V8 heap limits of every thread. A thread that reaches them is terminated (ERR_WORKER_OUT_OF_MEMORY): only its
    * task fails and Piscina starts a new thread. Typed-array data (weights, datasets) lives outside these heaps.
