@@ -13,19 +13,8 @@ import {
   type KernelName,
 } from '../../src/engine/kernels/gemm.js';
 import { generateGemmModuleSource } from '../../scripts/gemm-wat.js';
+import { rng } from '../helpers/rng.js';
 
-/** Deterministic xorshift stream so a failure reproduces. */
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
 
 function randomArray(n: number, next: () => number): Float32Array {
   const a = new Float32Array(n);

@@ -21,6 +21,7 @@ import { noGrad } from '../../src/engine/index.js';
 import { nativeAddonPath, type NativeIsa, type NativeKernels } from '../../src/runtime/native-kernels.js';
 import { loadFixture } from '../helpers/fixtures.js';
 import { prepareKernels } from '../../workers/kernels.js';
+import { rng } from '../helpers/rng.js';
 
 const reason = NATIVE.ok ? '' : NATIVE.reason;
 
@@ -70,18 +71,6 @@ describe('native addon availability', () => {
   });
 });
 
-/** Deterministic xorshift stream so a failure reproduces. */
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
 
 const SPECIALS = [NaN, Infinity, -Infinity, 0, -0, 1e-40, -3e38];
 
