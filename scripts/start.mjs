@@ -21,5 +21,9 @@ const sourcesMtime = Math.max(newestMtime(join(root, 'src')), newestMtime(join(r
 if (!existsSync(entry) || statSync(entry).mtimeMs < sourcesMtime) {
   console.error('gradloom: building (npm run build)...');
   execSync('npm run build', { cwd: root, stdio: 'inherit' });
+} else {
+  // The optional native accelerator has its own sources (native/): rebuilt when they changed, a no-op otherwise,
+  // and only a warning without a C compiler.
+  execSync(`"${process.execPath}" scripts/build-native.mjs`, { cwd: root, stdio: 'inherit' });
 }
 await import(entry);
