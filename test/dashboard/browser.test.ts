@@ -250,9 +250,12 @@ test('while a job trains, the curve grows in steps and the line is redrawn from 
     expect(seen.fit.at(-1)).toBe('final-60');
     expect(await page.textContent('#fit-caption')).toBe('Line from the final checkpoint at epoch 60: y = 60·x + 0.5');
   } finally {
+    // The page lets go of its stream and poll first, so closing this app never waits on the browser.
+    await page.goto('about:blank');
     await t.close();
   }
-});
+  // Two 30 s waits by design (each normally a few seconds): the budget must cover both.
+}, 120_000);
 
 test('the jobs list pages with "Show more" and keeps following the cursors on refresh', async () => {
   const t = await makeTestApp();
@@ -275,6 +278,7 @@ test('the jobs list pages with "Show more" and keeps following the cursors on re
     expect(await page.isVisible('#jobs-more')).toBe(false);
     expect(await page.locator('#jobs-table tbody tr:last-child .badge').textContent()).toBe('queued');
   } finally {
+    await page.goto('about:blank');
     await t.close();
   }
 });

@@ -35,6 +35,9 @@ export async function launchDashboardBrowser(): Promise<DashboardBrowser> {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   const page = context.pages()[0] ?? (await context.newPage());
+  // A click or navigation that cannot happen fails within 15 s naming its selector, instead of running into the
+  // test's own timeout with no word on which step stalled.
+  page.setDefaultTimeout(15_000);
   const problems: string[] = [];
   const socketUrls: string[] = [];
   page.on('websocket', (ws) => socketUrls.push(ws.url()));
