@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSqliteStore, SqliteJobStore } from '../../src/service/store/sqlite.js';
+import { newJobRecord } from '../../src/service/jobs/records.js';
 import type { JobRecord, JobStore } from '../../src/service/jobs/types.js';
+import type { JobSpec } from '../../src/spec/job-spec.js';
 
 const dirs: string[] = [];
 const stores: JobStore[] = [];
@@ -25,30 +27,15 @@ afterEach(async () => {
 
 let counter = 0;
 function job(tenant: string, over: Partial<JobRecord> = {}): JobRecord {
-  const now = new Date().toISOString();
   counter++;
-  return {
-    id: `job-${counter}-${Math.random().toString(36).slice(2)}`,
-    tenant,
-    name: `j${counter}`,
-    status: 'queued',
-    spec: {
-      model: { kind: 'linear_regression', inputDim: 1, outputDim: 1 },
-      data: { kind: 'random', n: 4 },
-      training: { epochs: 3, loss: 'mse', optimizer: { kind: 'sgd', lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false } },
-      seed: 1,
-    },
-    epoch: 0,
-    epochs: 3,
-    lastLoss: null,
-    createdAt: now,
-    startedAt: null,
-    finishedAt: null,
-    updatedAt: now,
-    error: null,
-    version: 1,
-    ...over,
-  };
+  const spec: JobSpec = {
+    model: { kind: 'linear_regression', inputDim: 1, outputDim: 1 },
+    data: { kind: 'random', n: 4 },
+    training: { epochs: 3, loss: 'mse', optimizer: { kind: 'sgd', lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false } },
+    seed: 1,
+  } as JobSpec;
+  const id = `job-${counter}-${Math.random().toString(36).slice(2)}`;
+  return { ...newJobRecord({ id, tenant, spec, seed: 1, now: new Date().toISOString() }), name: `j${counter}`, ...over };
 }
 
 describe('SqliteJobStore', () => {
