@@ -50,3 +50,23 @@ export class InvalidInputError extends JobRuntimeError {
     super(code, message);
   }
 }
+
+/**
+ * A fenced write found that its claim no longer holds: the job was claimed again after this worker's lease ran out,
+ * or it was deleted or finished meanwhile. The run must stop and write nothing more. Never reaches HTTP.
+ */
+export class LeaseLostError extends JobRuntimeError {
+  constructor(readonly jobId: string, readonly attempt: number) {
+    super('lease_lost', `the claim of job ${jobId} (attempt ${attempt}) no longer holds: it was claimed again, finished or deleted`);
+  }
+}
+
+/**
+ * The store cannot take writes (disk full, read-only, database unreachable). HTTP: 503 with the cause, so a client
+ * retries later or elsewhere instead of seeing a generic 500.
+ */
+export class StoreUnavailableError extends JobRuntimeError {
+  constructor(message: string) {
+    super('store_unavailable', message);
+  }
+}

@@ -35,6 +35,8 @@ export interface JobRecord {
 export interface EpochEvent {
   epoch: number; // 1-based: the epoch that just finished
   loss: number;
+  /** Loss on the validation rows, when the job has validation data. */
+  valLoss?: number | null;
   /** Wall-clock ms since the job started running. */
   elapsedMs: number;
 }
@@ -83,24 +85,82 @@ export interface Page<T> {
 }
 
 /**
- * Durable storage. The embedded default is SQLite (src/service/store/sqlite.ts); a PostgreSQL implementation must be
- * possible without touching routes, so everything is async and nothing leaks SQL types.
+ * One claim of a job by a worker: the fencing token. `attempt` is bumped by every claim, and every write a run makes
+ * carries its fence: a worker whose lease ran out (it was paused, or cut off) and whose job was claimed again can no
+ * longer write epochs, checkpoints or a status (the write throws LeaseLostError).
  */
-export interface JobStore {
+export interface Fence {
+  jobId: string;
+  attempt: number;
+}
+
+export interface Claim {
+  job: JobRecord;
+  fence: Fence;
+}
+
+/** What a lease renewal learns: whether the claim still holds, and whether someone asked the job to stop. */
+export interface LeaseState {
+  held: boolean;
+  cancelRequested: boolean;
+}
+
+/**
+ * The queue is the jobs table itself (no second copy of job state): a worker claims the next job in fair order
+ * (the tenant with the fewest running jobs first, then the tenant served longest ago, then the oldest job) and holds
+ * a lease on it that it renews; a job whose lease ran out is claimable again and resumes from its newest resume point.
+ */
+export interface JobQueue {
+  /**
+   * Claims the next runnable job: a queued one, or a running one whose lease expired. The job becomes 'running'
+   * (startedAt set on its first claim), its attempt is bumped and it is leased to `owner` for `leaseMs`.
+   */
+  claimNext(owner: string, leaseMs: number): Promise<Claim | null>;
+  /** Extends the lease while the fence holds (held: false once the job was claimed again, deleted or finished). */
+  renewLease(fence: Fence, leaseMs: number): Promise<LeaseState>;
+  /**
+   * Fenced update of a claimed job. A status other than 'running' ends the claim (the lease is cleared; 'queued'
+   * hands the job back to the queue). Throws LeaseLostError when the fence no longer holds.
+   */
+  updateRun(fence: Fence, patch: RunPatch): Promise<JobRecord>;
+  /** Jobs waiting to be claimed, all tenants (the queue limit). */
+  countQueued(): Promise<number>;
+  /** Running jobs of all tenants (for Retry-After estimates), at most `limit`. */
+  listRunning(limit: number): Promise<JobRecord[]>;
+  /**
+   * Cancel: a queued job becomes 'cancelled' at once (cancelledNow); a running one is flagged, and its worker stops
+   * it after the current epoch. Null when the job does not exist for this tenant.
+   */
+  requestCancel(tenant: string, id: string, now: string): Promise<{ job: JobRecord; cancelledNow: boolean } | null>;
+}
+
+export type RunPatch = Partial<Pick<JobRecord, 'status' | 'epoch' | 'lastLoss' | 'startedAt' | 'finishedAt' | 'error'>>;
+
+/**
+ * Durable storage. The embedded default is SQLite (src/service/store/sqlite.ts); PostgreSQL
+ * (src/service/store/postgres.ts) serves many nodes. Everything is async and nothing leaks SQL types. The run's
+ * writes (epochs, checkpoints, resume points, status) are fenced.
+ */
+export interface JobStore extends JobQueue {
+  /** 'sqlite' or 'postgres', for logs and /readyz. */
+  readonly kind: string;
   createJob(job: JobRecord, idempotencyKey?: string): Promise<{ job: JobRecord; created: boolean }>;
   getJob(tenant: string, id: string): Promise<JobRecord | null>;
   listJobs(query: ListJobsQuery): Promise<Page<JobRecord>>;
-  /** Jobs the runtime must pick up after a restart (queued, or running when the process died). Any tenant. */
+  /** Jobs not finished yet (queued or running), any tenant, oldest first. */
   listUnfinishedJobs(): Promise<JobRecord[]>;
-  updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'tenant' | 'spec' | 'createdAt'>>): Promise<JobRecord>;
   deleteJob(tenant: string, id: string): Promise<boolean>;
 
-  /** Atomically appends the batch and sets the job's `epoch`/`lastLoss` to its last event. */
-  appendEpochs(jobId: string, events: EpochEvent[]): Promise<void>;
+  /**
+   * Atomically (and fenced) appends the batch and sets the job's `epoch`/`lastLoss` to its last event. Epochs
+   * already stored (re-run after a resume point) are replaced by the same values.
+   */
+  appendEpochs(fence: Fence, events: EpochEvent[]): Promise<void>;
   /** Epochs >= fromEpoch in order, at most `limit` of them (all when absent). */
   getEpochs(jobId: string, fromEpoch?: number, limit?: number): Promise<EpochEvent[]>;
 
-  putCheckpoint(jobId: string, info: CheckpointInfo, safetensors: Uint8Array, resumeState?: Uint8Array): Promise<void>;
+  /** Fenced: a checkpoint, and when resumeState is given also the job's resume point. */
+  putCheckpoint(fence: Fence, info: CheckpointInfo, safetensors: Uint8Array, resumeState?: Uint8Array): Promise<void>;
   listCheckpoints(jobId: string): Promise<CheckpointInfo[]>;
   /** epoch undefined: the final checkpoint if there is one, else the latest periodic one. */
   getCheckpoint(jobId: string, epoch?: number): Promise<{ info: CheckpointInfo; safetensors: Uint8Array } | null>;
@@ -110,7 +170,7 @@ export interface JobStore {
    * Replace the job's crash-recovery snapshot (not a user-visible checkpoint). Dropped automatically when the job
    * reaches a terminal status.
    */
-  putResumeState(jobId: string, epoch: number, safetensors: Uint8Array, resumeState: Uint8Array): Promise<void>;
+  putResumeState(fence: Fence, epoch: number, safetensors: Uint8Array, resumeState: Uint8Array): Promise<void>;
   /** The job a tenant created with this Idempotency-Key, if any (so a retry can be answered before any queue check). */
   findJobByIdempotencyKey(tenant: string, key: string): Promise<JobRecord | null>;
 
@@ -121,6 +181,8 @@ export interface JobStore {
 
   /** Bytes stored by a tenant (jobs, epochs, checkpoints, datasets), for quotas. */
   tenantUsage(tenant: string): Promise<{ bytes: number; queued: number; running: number }>;
+  /** A cheap round trip for /readyz; throws when the store cannot answer. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -71,6 +71,16 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX datasets_tenant ON datasets (tenant);
   `,
+  // 2: the jobs table is the queue: claims carry an attempt number (the fencing token) and a lease; cancel is a
+  // flag the running worker reads; tenant_dispatch orders tenants for fair claims; epochs may carry a validation loss.
+  `
+  ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+  ALTER TABLE jobs ADD COLUMN lease_expires_at INTEGER;
+  ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE tenant_dispatch (tenant TEXT PRIMARY KEY, served INTEGER NOT NULL);
+  ALTER TABLE epochs ADD COLUMN val_loss REAL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

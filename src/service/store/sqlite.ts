@@ -21,17 +21,21 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type {
   CheckpointInfo,
+  Claim,
   Dataset,
   DatasetRecord,
   EpochEvent,
+  Fence,
   JobRecord,
   JobStatus,
   JobStore,
+  LeaseState,
   ListJobsQuery,
   Page,
+  RunPatch,
 } from '../jobs/types.js';
 import { TERMINAL_STATUSES } from '../jobs/types.js';
-import { NotFoundError } from '../jobs/errors.js';
+import { LeaseLostError } from '../jobs/errors.js';
 import { migrate } from './migrations.js';
 
 export interface SqliteStoreOptions {
@@ -139,6 +143,7 @@ const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, 
 const toBytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 
 export class SqliteJobStore implements JobStore {
+  readonly kind = 'sqlite';
   readonly db: Database.Database;
   private closed = false;
 
@@ -236,42 +241,149 @@ export class SqliteJobStore implements JobStore {
     return rows.map(rowToJob);
   }
 
-  async updateJob(
-    id: string,
-    patch: Partial<Omit<JobRecord, 'id' | 'tenant' | 'spec' | 'createdAt'>>,
-  ): Promise<JobRecord> {
+  /**
+   * The fence holds while the job's attempt is the claim's, it is running and its lease has not run out. Checked
+   * inside each write's transaction, so a write either lands under a valid claim or not at all.
+   */
+  private assertFence(fence: Fence): void {
+    const ok = this.db
+      .prepare(`SELECT 1 FROM jobs WHERE id = ? AND attempt = ? AND status = 'running' AND lease_expires_at > ?`)
+      .get(fence.jobId, fence.attempt, Date.now());
+    if (!ok) throw new LeaseLostError(fence.jobId, fence.attempt);
+  }
+
+  async updateRun(fence: Fence, patch: RunPatch): Promise<JobRecord> {
     return this.db.transaction(() => {
-      const current = this.jobById(id);
-      if (!current) throw new NotFoundError(`job ${id} not found`);
-      const next: JobRecord = {
-        ...current,
-        ...patch,
-        version: current.version + 1,
-        updatedAt: patch.updatedAt ?? new Date().toISOString(),
-      };
+      this.assertFence(fence);
+      const current = this.jobById(fence.jobId)!;
+      const next: JobRecord = { ...current, ...patch, version: current.version + 1, updatedAt: new Date().toISOString() };
+      const endsClaim = next.status !== 'running';
       this.db
         .prepare(
-          `UPDATE jobs SET name = @name, status = @status, epoch = @epoch, epochs = @epochs, last_loss = @lastLoss,
-             started_at = @startedAt, finished_at = @finishedAt, updated_at = @updatedAt, error = @error,
-             version = @version WHERE id = @id`,
+          `UPDATE jobs SET status = @status, epoch = @epoch, last_loss = @lastLoss, started_at = @startedAt,
+             finished_at = @finishedAt, updated_at = @updatedAt, error = @error, version = @version,
+             lease_owner = CASE WHEN @endsClaim THEN NULL ELSE lease_owner END,
+             lease_expires_at = CASE WHEN @endsClaim THEN NULL ELSE lease_expires_at END
+           WHERE id = @id`,
         )
         .run({
-          id,
-          name: next.name,
+          id: fence.jobId,
           status: next.status,
           epoch: next.epoch,
-          epochs: next.epochs,
           lastLoss: next.lastLoss,
           startedAt: next.startedAt,
           finishedAt: next.finishedAt,
           updatedAt: next.updatedAt,
           error: next.error === null ? null : JSON.stringify(next.error),
           version: next.version,
+          endsClaim: endsClaim ? 1 : 0,
         });
       // A finished job never resumes: its crash-recovery snapshot is dead weight.
-      if (TERMINAL_STATUSES.includes(next.status)) this.db.prepare('DELETE FROM resume_states WHERE job_id = ?').run(id);
+      if (TERMINAL_STATUSES.includes(next.status)) {
+        this.db.prepare('DELETE FROM resume_states WHERE job_id = ?').run(fence.jobId);
+      }
       return next;
     })();
+  }
+
+  /**
+   * Fair order: the tenant with the fewest running jobs, then the tenant served longest ago (round-robin between
+   * tenants), then the oldest job. Runnable: queued, or running with an expired lease (its worker is gone).
+   */
+  async claimNext(owner: string, leaseMs: number): Promise<Claim | null> {
+    return this.db
+      .transaction(() => {
+        const now = Date.now();
+        const row = this.db
+          .prepare(
+            `SELECT j.id FROM jobs j
+               LEFT JOIN (SELECT tenant, COUNT(*) AS n FROM jobs WHERE status = 'running' AND lease_expires_at > @now
+                          GROUP BY tenant) r ON r.tenant = j.tenant
+               LEFT JOIN tenant_dispatch d ON d.tenant = j.tenant
+             WHERE j.status = 'queued' OR (j.status = 'running' AND (j.lease_expires_at IS NULL OR j.lease_expires_at <= @now))
+             ORDER BY COALESCE(r.n, 0), COALESCE(d.served, 0), j.seq
+             LIMIT 1`,
+          )
+          .get({ now }) as { id: string } | undefined;
+        if (!row) return null;
+        const iso = new Date(now).toISOString();
+        this.db
+          .prepare(
+            `UPDATE jobs SET status = 'running', attempt = attempt + 1, lease_owner = ?, lease_expires_at = ?,
+               started_at = COALESCE(started_at, ?), updated_at = ?, version = version + 1 WHERE id = ?`,
+          )
+          .run(owner, now + leaseMs, iso, iso, row.id);
+        const job = this.jobById(row.id)!;
+        this.db
+          .prepare(
+            `INSERT INTO tenant_dispatch (tenant, served) VALUES (?, (SELECT COALESCE(MAX(served), 0) + 1 FROM tenant_dispatch))
+             ON CONFLICT (tenant) DO UPDATE SET served = excluded.served`,
+          )
+          .run(job.tenant);
+        const attempt = (this.db.prepare('SELECT attempt FROM jobs WHERE id = ?').pluck().get(row.id) as number);
+        return { job, fence: { jobId: row.id, attempt } };
+      })
+      .immediate();
+  }
+
+  async renewLease(fence: Fence, leaseMs: number): Promise<LeaseState> {
+    const now = Date.now();
+    const info = this.db
+      .prepare(
+        `UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND attempt = ? AND status = 'running' AND lease_expires_at > ?`,
+      )
+      .run(now + leaseMs, fence.jobId, fence.attempt, now);
+    if (info.changes === 0) return { held: false, cancelRequested: false };
+    const flag = this.db.prepare('SELECT cancel_requested FROM jobs WHERE id = ?').pluck().get(fence.jobId) as number;
+    return { held: true, cancelRequested: flag === 1 };
+  }
+
+  async countQueued(): Promise<number> {
+    return this.db.prepare(`SELECT COUNT(*) FROM jobs WHERE status = 'queued'`).pluck().get() as number;
+  }
+
+  async listRunning(limit: number): Promise<JobRecord[]> {
+    const rows = this.db
+      .prepare(`SELECT * FROM jobs WHERE status = 'running' ORDER BY seq LIMIT ?`)
+      .all(limit) as JobRow[];
+    return rows.map(rowToJob);
+  }
+
+  async requestCancel(tenant: string, id: string, now: string): Promise<{ job: JobRecord; cancelledNow: boolean } | null> {
+    return this.db
+      .transaction(() => {
+        const job = this.db.prepare('SELECT * FROM jobs WHERE tenant = ? AND id = ?').get(tenant, id) as JobRow | undefined;
+        if (!job) return null;
+        if (job.status === 'queued') {
+          this.db
+            .prepare(
+              `UPDATE jobs SET status = 'cancelled', finished_at = ?, updated_at = ?, version = version + 1,
+                 lease_owner = NULL, lease_expires_at = NULL WHERE id = ?`,
+            )
+            .run(now, now, id);
+          this.db.prepare('DELETE FROM resume_states WHERE job_id = ?').run(id);
+          return { job: this.jobById(id)!, cancelledNow: true };
+        }
+        if (job.status === 'running') {
+          this.db.prepare('UPDATE jobs SET cancel_requested = 1 WHERE id = ?').run(id);
+        }
+        return { job: rowToJob(job), cancelledNow: false };
+      })
+      .immediate();
+  }
+
+  /**
+   * Embedded mode has one owner (the data directory lock): a job still 'running' at start belonged to a process that
+   * is gone, so its lease is void and it is claimable at once instead of after the lease would have run out.
+   */
+  async expireAllLeases(): Promise<number> {
+    return this.db
+      .prepare(`UPDATE jobs SET lease_expires_at = NULL, lease_owner = NULL WHERE status = 'running'`)
+      .run().changes;
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
   }
 
   async deleteJob(tenant: string, id: string): Promise<boolean> {
@@ -291,40 +403,43 @@ export class SqliteJobStore implements JobStore {
    * row and its history never disagree after a crash. INSERT OR REPLACE: a job resumed from a snapshot at epoch k
    * re-runs the epochs after k deterministically, so re-appending them must not fail (and yields the same values).
    */
-  async appendEpochs(jobId: string, events: EpochEvent[]): Promise<void> {
+  async appendEpochs(fence: Fence, events: EpochEvent[]): Promise<void> {
     if (events.length === 0) return;
     const insert = this.db.prepare(
-      'INSERT OR REPLACE INTO epochs (job_id, epoch, loss, elapsed_ms) VALUES (?, ?, ?, ?)',
+      'INSERT OR REPLACE INTO epochs (job_id, epoch, loss, val_loss, elapsed_ms) VALUES (?, ?, ?, ?, ?)',
     );
     const last = events[events.length - 1]!;
     this.db.transaction(() => {
-      for (const e of events) insert.run(jobId, e.epoch, e.loss, e.elapsedMs);
+      this.assertFence(fence);
+      for (const e of events) insert.run(fence.jobId, e.epoch, e.loss, e.valLoss ?? null, e.elapsedMs);
       this.db
         .prepare('UPDATE jobs SET epoch = ?, last_loss = ?, updated_at = ?, version = version + 1 WHERE id = ?')
-        .run(last.epoch, last.loss, new Date().toISOString(), jobId);
+        .run(last.epoch, last.loss, new Date().toISOString(), fence.jobId);
     })();
   }
 
   async getEpochs(jobId: string, fromEpoch = 1, limit?: number): Promise<EpochEvent[]> {
     const rows = this.db
-      .prepare('SELECT epoch, loss, elapsed_ms FROM epochs WHERE job_id = ? AND epoch >= ? ORDER BY epoch LIMIT ?')
+      .prepare('SELECT epoch, loss, val_loss, elapsed_ms FROM epochs WHERE job_id = ? AND epoch >= ? ORDER BY epoch LIMIT ?')
       .raw(true)
-      .all(jobId, fromEpoch, limit ?? -1) as [number, number, number][];
+      .all(jobId, fromEpoch, limit ?? -1) as [number, number, number | null, number][];
     const out: EpochEvent[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
-      out[i] = { epoch: r[0], loss: r[1], elapsedMs: r[2] };
+      out[i] = r[2] === null ? { epoch: r[0], loss: r[1], elapsedMs: r[3] } : { epoch: r[0], loss: r[1], valLoss: r[2], elapsedMs: r[3] };
     }
     return out;
   }
 
   async putCheckpoint(
-    jobId: string,
+    fence: Fence,
     info: CheckpointInfo,
     safetensors: Uint8Array,
     resumeState?: Uint8Array,
   ): Promise<void> {
+    const jobId = fence.jobId;
     this.db.transaction(() => {
+      this.assertFence(fence);
       this.db
         .prepare(
           `INSERT OR REPLACE INTO checkpoints (job_id, kind, epoch, created_at, bytes, data) VALUES (?, ?, ?, ?, ?, ?)`,
@@ -342,8 +457,11 @@ export class SqliteJobStore implements JobStore {
       .run(jobId, epoch, new Date().toISOString(), asBuffer(safetensors), asBuffer(resumeState));
   }
 
-  async putResumeState(jobId: string, epoch: number, safetensors: Uint8Array, resumeState: Uint8Array): Promise<void> {
-    this.db.transaction(() => this.writeResume(jobId, epoch, safetensors, resumeState))();
+  async putResumeState(fence: Fence, epoch: number, safetensors: Uint8Array, resumeState: Uint8Array): Promise<void> {
+    this.db.transaction(() => {
+      this.assertFence(fence);
+      this.writeResume(fence.jobId, epoch, safetensors, resumeState);
+    })();
   }
 
   async listCheckpoints(jobId: string): Promise<CheckpointInfo[]> {
