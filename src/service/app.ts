@@ -18,9 +18,9 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { loadConfig, type Config, type Limits } from './config.js';
-import { createJobManager } from './jobs/manager.js';
+import { createJobManager, defaultNodeId } from './jobs/manager.js';
 import type { JobManager, JobStore } from './jobs/types.js';
-import { createSqliteStore } from './store/sqlite.js';
+import { openStore } from './store/open.js';
 import { contextPlugin, type ServiceContext } from './plugins/context.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { logSerializers } from './plugins/hardening.js';
@@ -166,12 +166,18 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
 
   const owned = !options.manager && !options.store;
   if (!owned && (!options.manager || !options.store)) throw new Error('buildApp: inject both manager and store, or neither');
-  const store = options.store ?? createSqliteStore({ dataDir: config.dataDir });
+  const role = config.role ?? 'all';
+  const nodeId = config.nodeId ?? defaultNodeId();
+  const opened = owned ? await openStore(config, nodeId, (obj) => app.log.warn(obj, 'postgres connection problem')) : null;
+  const store = options.store ?? opened!.store;
   const manager =
     options.manager ??
     createJobManager({
       store,
-      logger: app.log.child({ component: 'runtime' }),
+      bus: opened?.bus,
+      role,
+      nodeId,
+      logger: app.log.child({ component: 'runtime', node: nodeId, role }),
       workers: config.limits.maxRunningJobs,
       maxQueued: config.limits.maxQueuedJobs,
       streamBufferMessages: config.limits.streamBufferMessages,
@@ -179,6 +185,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       cancelGraceMs: config.cancelGraceMs,
       resourceLimits: config.workerResourceLimits,
       kernel: config.kernel,
+      leaseMs: config.leaseMs,
     });
   let drained: Promise<void> | null = null;
   const context: ServiceContext = {
@@ -200,7 +207,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     });
     app.addHook('onClose', async () => {
       await context.drain();
-      await store.close();
+      await opened!.close();
     });
   }
   await app.register(contextPlugin, { context });
@@ -233,6 +240,12 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  if (role === 'worker') {
+    // A worker node trains and answers its health checks; the jobs API lives on api nodes.
+    await app.register(systemRoutes);
+    return app as unknown as App;
+  }
 
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
   if (options.extend) await options.extend(app as unknown as App);

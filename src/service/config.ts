@@ -62,6 +62,19 @@ export const configEnvSchema = z.object({
    * multiply-adds (last-bit differences); 'js' is the pure TypeScript fallback.
    */
   KERNEL: z.enum(['auto', 'native', 'simd', 'relaxed', 'js']).default('auto'),
+  /** PostgreSQL connection string (postgres://user@host:port/db): the shared store of a multi-node deployment. Unset: SQLite in DATA_DIR. */
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, { error: 'must be a postgres:// or postgresql:// connection string' })
+    .optional(),
+  /** The PostgreSQL schema for gradloom's tables (several deployments, or test runs, in one database). */
+  DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: 'must be a plain lower-case identifier (a-z, 0-9, _)' }).optional(),
+  /** What this process runs: 'all' (api + worker, the default), 'api' (HTTP, streams, no training) or 'worker'. */
+  ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+  /** A worker's claim on a job; a worker that stops renewing it loses its jobs to others after this long. */
+  LEASE_MS: intVar(1000, 15_000),
+  /** This node's id in leases and logs; default hostname-pid-random. */
+  NODE_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, { error: 'must be 1-100 characters of A-Z a-z 0-9 . _ : -' }).optional(),
   /** Peers allowed to set the client address by X-Forwarded-For (see trust-proxy.ts); empty: none. */
   TRUST_PROXY: z
     .string()
@@ -104,6 +117,16 @@ export interface Config {
   cancelGraceMs: number;
   /** KERNEL: the matrix kernel the worker threads pin (see src/service/pool/pool.ts). Absent: 'auto'. */
   kernel?: 'auto' | 'native' | 'simd' | 'relaxed' | 'js';
+  /** DATABASE_URL: PostgreSQL for many nodes; absent: the embedded SQLite store in dataDir. */
+  databaseUrl?: string;
+  /** DATABASE_SCHEMA: the PostgreSQL schema holding gradloom's tables (created when missing). Absent: the server's default. */
+  databaseSchema?: string;
+  /** ROLE: which parts of the runtime this process runs (see src/service/jobs/manager.ts). Absent: 'all'. */
+  role?: 'all' | 'api' | 'worker';
+  /** LEASE_MS: a worker's claim on a job. Absent: 15 s. */
+  leaseMs?: number;
+  /** NODE_ID: this node's id in leases and logs. */
+  nodeId?: string;
   /** Fastify's trustProxy (TRUST_PROXY): whose X-Forwarded-For sets request.ip. Absent: trust nobody. */
   trustProxy?: TrustProxy;
   /** Piscina/worker_threads resourceLimits of every training and prediction thread. */
@@ -147,7 +170,8 @@ export function parseEnv<S extends z.ZodObject>(
 
 /** Reads the configuration from `env` (process.env by default). Throws ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const e = parseEnv(configEnvSchema, env);
+  // DATABASE_URL may carry a password: never echoed.
+  const e = parseEnv(configEnvSchema, env, ['DATABASE_URL']);
   const maxRunningJobs = e.MAX_RUNNING_JOBS ?? e.WORKERS;
   if (maxRunningJobs > e.WORKERS) {
     throw new ConfigError(
@@ -155,8 +179,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ['MAX_RUNNING_JOBS'],
     );
   }
+  if (e.ROLE !== 'all' && e.DATABASE_URL === undefined) {
+    throw new ConfigError(
+      `invalid configuration: ROLE=${e.ROLE} needs DATABASE_URL (api and worker nodes share a PostgreSQL database; ` +
+        `the embedded SQLite store in DATA_DIR has a single owner, ROLE=all)`,
+      ['ROLE', 'DATABASE_URL'],
+    );
+  }
   return {
     port: e.PORT,
+    ...(e.DATABASE_URL !== undefined ? { databaseUrl: e.DATABASE_URL } : {}),
+    ...(e.DATABASE_SCHEMA !== undefined ? { databaseSchema: e.DATABASE_SCHEMA } : {}),
+    role: e.ROLE,
+    leaseMs: e.LEASE_MS,
+    ...(e.NODE_ID !== undefined ? { nodeId: e.NODE_ID } : {}),
     host: e.HOST,
     dataDir: e.DATA_DIR,
     workers: e.WORKERS,

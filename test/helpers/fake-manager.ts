@@ -13,6 +13,7 @@ import {
   type EpochEvent,
   type JobManager,
   type JobRecord,
+  type Fence,
   type JobStore,
   type ListJobsQuery,
   type StreamMessage,
@@ -34,6 +35,7 @@ export class FakeJobManager implements JobManager {
   private readonly subscribers = new Map<string, Set<Subscriber>>();
   private readonly cancelRequested = new Set<string>();
   private readonly running = new Set<string>();
+  private readonly fences = new Map<string, Fence>();
   private stopped = false;
 
   constructor(private readonly opts: FakeManagerOptions) {}
@@ -59,11 +61,11 @@ export class FakeJobManager implements JobManager {
     return (await this.get(tenant, id)) ? this.opts.store.getEpochs(id) : null;
   }
   async cancel(tenant: string, id: string) {
-    const job = await this.get(tenant, id);
-    if (!job) return null;
-    if (job.status === 'queued') return this.finish(job.id, 'cancelled');
-    if (job.status === 'running') this.cancelRequested.add(id);
-    return job;
+    const result = await this.opts.store.requestCancel(tenant, id, new Date().toISOString());
+    if (!result) return null;
+    if (result.cancelledNow) this.closeStreams(id, result.job);
+    else if (result.job.status === 'running') this.cancelRequested.add(id);
+    return result.job;
   }
   async delete(tenant: string, id: string) {
     return this.opts.store.deleteJob(tenant, id);
@@ -115,11 +117,15 @@ export class FakeJobManager implements JobManager {
 
   private async finish(id: string, status: 'succeeded' | 'cancelled' | 'failed') {
     const now = new Date().toISOString();
-    const job = await this.opts.store.updateJob(id, { status, finishedAt: now, updatedAt: now });
+    const job = await this.opts.store.updateRun(this.fences.get(id)!, { status, finishedAt: now });
+    this.closeStreams(id, job);
+    return job;
+  }
+
+  private closeStreams(id: string, job: JobRecord) {
     this.publish(id, statusMessage(job));
     for (const s of this.subscribers.get(id) ?? []) s.close();
     this.subscribers.delete(id);
-    return job;
   }
 
   private schedule(id: string) {
@@ -131,7 +137,14 @@ export class FakeJobManager implements JobManager {
   private async run(id: string) {
     const store = this.opts.store;
     // Like the real manager: the stream carries epochs and one final status, no 'running' status.
-    let job = await store.updateJob(id, { status: 'running', startedAt: new Date().toISOString() });
+    // Like the real supervisor: claim from the queue (the jobs table), then write under the claim's fence.
+    const claim = await store.claimNext('fake', 3_600_000);
+    if (!claim) return;
+    if (claim.job.id !== id) this.schedule(claim.job.id);
+    id = claim.job.id;
+    const fence = claim.fence;
+    this.fences.set(id, fence);
+    let job = claim.job;
     const started = Date.now();
     for (let epoch = job.epoch + 1; epoch <= job.epochs; epoch++) {
       if (this.opts.epochDelayMs) await new Promise((r) => setTimeout(r, this.opts.epochDelayMs));
@@ -142,8 +155,8 @@ export class FakeJobManager implements JobManager {
         return;
       }
       const event: EpochEvent = { epoch, loss: fakeLoss(epoch), elapsedMs: Date.now() - started };
-      await store.appendEpochs(id, [event]);
-      job = await store.updateJob(id, { epoch, lastLoss: event.loss });
+      await store.appendEpochs(fence, [event]);
+      job = { ...job, epoch, lastLoss: event.loss };
       this.publish(id, { type: 'epoch', epoch, loss: event.loss });
       if (job.spec.checkpointEvery && epoch % job.spec.checkpointEvery === 0 && epoch < job.epochs)
         await this.checkpoint(job, epoch, 'periodic');
@@ -165,7 +178,7 @@ export class FakeJobManager implements JobManager {
             '2.weight': { shape: [model.outputDim, model.hiddenDim], data: new Float32Array(model.outputDim * model.hiddenDim).fill(1) },
           };
     const bytes = serializeSafetensors(tensors, { format: 'pt' });
-    await this.opts.store.putCheckpoint(job.id, { epoch, kind, createdAt: new Date().toISOString(), bytes: bytes.byteLength }, bytes);
+    await this.opts.store.putCheckpoint(this.fences.get(job.id)!, { epoch, kind, createdAt: new Date().toISOString(), bytes: bytes.byteLength }, bytes);
   }
 }
 

@@ -529,17 +529,17 @@ describe('JobManager with the real worker pool', () => {
     const real = createSqliteStore({ dataDir });
     let down = false;
     const outage = () => Promise.reject(new Error('SQLITE_FULL: database or disk is full'));
-    // The store breaks on the third batch of epochs and stays broken (also for updateJob) until `down` clears.
+    // The store breaks on the third batch of epochs and stays broken (also for status writes) until `down` clears.
     let batches = 0;
     const store = new Proxy(real, {
       get(target, prop) {
         if (prop === 'appendEpochs') {
-          return (id: string, events: { epoch: number }[]) => {
+          return (...a: Parameters<JobStore['appendEpochs']>) => {
             if (++batches === 3) down = true;
-            return down ? outage() : target.appendEpochs(id, events as never);
+            return down ? outage() : target.appendEpochs(...a);
           };
         }
-        if (prop === 'updateJob') return (...a: Parameters<JobStore['updateJob']>) => (down ? outage() : target.updateJob(...a));
+        if (prop === 'updateRun') return (...a: Parameters<JobStore['updateRun']>) => (down ? outage() : target.updateRun(...a));
         const v = Reflect.get(target, prop, target);
         return typeof v === 'function' ? v.bind(target) : v;
       },
@@ -595,10 +595,10 @@ describe('JobManager with the real worker pool', () => {
     expect(await manager.ready!()).toEqual({ ready: false, reason: 'the job runtime has not started' });
     await manager.start();
     expect(await manager.ready!()).toEqual({ ready: true });
-    const getJob = store.getJob;
-    store.getJob = async () => Promise.reject(new Error('database is locked'));
+    const ping = store.ping;
+    store.ping = async () => Promise.reject(new Error('database is locked'));
     expect(await manager.ready!()).toEqual({ ready: false, reason: 'store query failed: database is locked' });
-    store.getJob = getJob;
+    store.ping = ping;
     expect(await manager.ready!()).toEqual({ ready: true });
     await manager.stop({ deadlineMs: 100 });
     expect(await manager.ready!()).toEqual({ ready: false, reason: 'the job runtime is stopping' });
@@ -621,7 +621,7 @@ describe('StreamHub (slow-consumer policy, replay boundary)', () => {
       },
     };
   }
-  const ep = (epoch: number) => ({ epoch, loss: 1 / epoch });
+  const ep = (epoch: number) => ({ type: 'epoch' as const, epoch, loss: 1 / epoch });
   const status = { type: 'status' as const, status: 'succeeded' as const, epoch: 0, epochs: 0, lastLoss: null, error: null };
 
   it('merges history and live messages at the boundary without gaps or duplicates', async () => {
@@ -629,7 +629,7 @@ describe('StreamHub (slow-consumer policy, replay boundary)', () => {
     const s = fakeSocket();
     const handle = hub.attach('j', s.sub);
     hub.publishEpochs('j', [ep(3), ep(4)]); // live, while the history (1..3) is being read
-    hub.completeReplay(handle, [1, 2, 3].map((e) => ({ type: 'epoch' as const, ...ep(e) })), null);
+    hub.completeReplay(handle, [1, 2, 3].map((e) => ({ ...ep(e) })), null);
     hub.publishEpochs('j', [ep(5)]);
     hub.publishFinal('j', status);
     expect(s.got.map((m) => (m.type === 'epoch' ? m.epoch : m.type))).toEqual([1, 2, 3, 4, 5, 'status']);
@@ -650,11 +650,11 @@ describe('StreamHub (slow-consumer policy, replay boundary)', () => {
     slow.setBuffered(0); // it drains: the poller catches up without waiting for the next publish
     await new Promise((r) => setTimeout(r, 30));
     expect(slow.got).toEqual([
-      { type: 'epoch', ...ep(1) },
+      { ...ep(1) },
       { type: 'dropped', count: 3, reason: 'slow_consumer' },
-      { type: 'epoch', ...ep(5) },
-      { type: 'epoch', ...ep(6) },
-      { type: 'epoch', ...ep(7) },
+      { ...ep(5) },
+      { ...ep(6) },
+      { ...ep(7) },
     ]);
     hub.publishEpochs('j', [ep(8)]);
     hub.publishFinal('j', status);

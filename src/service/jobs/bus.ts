@@ -8,15 +8,18 @@
  * `onReconnect` tells them to re-read what they care about.
  */
 import { EventEmitter } from 'node:events';
-import type { EpochEvent } from './types.js';
+import type { EpochEvent, StreamMessage } from './types.js';
 
 export type BusEvent =
   /** A job became claimable (submitted, or handed back by a draining worker): idle workers try to claim. */
   | { kind: 'jobs' }
   /** Epochs `from..to` of a job are stored. `events` is set when they travel in-process. */
   | { kind: 'epochs'; jobId: string; from: number; to: number; events?: EpochEvent[] }
-  /** A job's status changed in a way streams must show (finished, or deleted). */
-  | { kind: 'status'; jobId: string }
+  /**
+   * A job's status changed in a way streams must show (finished, or deleted). `final` is the stream's last message
+   * when the store could not record it (a full disk): streams end with it anyway.
+   */
+  | { kind: 'status'; jobId: string; final?: Extract<StreamMessage, { type: 'status' }> }
   /** Someone asked a running job to stop (cancel or delete): its worker re-checks its lease at once. */
   | { kind: 'control'; jobId: string };
 

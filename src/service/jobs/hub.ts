@@ -104,11 +104,11 @@ export class StreamHub {
     return this.byJob.get(jobId)?.size ?? 0;
   }
 
-  publishEpochs(jobId: string, epochs: { epoch: number; loss: number }[]): void {
+  publishEpochs(jobId: string, epochs: EpochMessage[]): void {
     const set = this.byJob.get(jobId);
     if (!set) return;
     for (const sub of [...set]) {
-      for (const e of epochs) this.deliver(sub, { type: 'epoch', epoch: e.epoch, loss: e.loss });
+      for (const e of epochs) this.deliver(sub, e);
     }
   }
 

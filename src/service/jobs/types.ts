@@ -42,7 +42,7 @@ export interface EpochEvent {
 }
 
 export type StreamMessage =
-  | { type: 'epoch'; epoch: number; loss: number }
+  | { type: 'epoch'; epoch: number; loss: number; valLoss?: number }
   | { type: 'status'; status: JobStatus; epoch: number; epochs: number; lastLoss: number | null; error: JobError | null }
   | { type: 'dropped'; count: number; reason: string };
 

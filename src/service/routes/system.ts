@@ -3,8 +3,6 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { errors } from '../schemas/common.js';
 import { healthSchema, limitsSchema, readySchema } from '../schemas/system.js';
 
-const READY_PROBE_ID = '__readyz__';
-
 export const systemRoutes: FastifyPluginAsyncZod = async (app) => {
   const ctx = app.gradloom;
 
@@ -26,7 +24,7 @@ export const systemRoutes: FastifyPluginAsyncZod = async (app) => {
     async (_request, reply) => {
       const checks: Record<string, string> = {};
       try {
-        await ctx.store.getJob(READY_PROBE_ID, READY_PROBE_ID);
+        await ctx.store.ping();
         checks.store = 'ok';
       } catch (err) {
         checks.store = `store query failed: ${(err as Error).message}`;
@@ -47,6 +45,9 @@ export const systemRoutes: FastifyPluginAsyncZod = async (app) => {
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
     },
   );
+
+  // A worker node serves its health checks only.
+  if (ctx.config.role === 'worker') return;
 
   app.get(
     '/v1/limits',

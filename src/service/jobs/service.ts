@@ -1,0 +1,192 @@
+/**
+ * The api side of the job runtime: what routes call (JobManager in types.ts). It accepts jobs into the queue (the
+ * jobs table), reads them, asks running ones to stop through the store and the bus, serves streams (feed.ts) and
+ * predictions. It trains nothing: worker nodes (supervisor.ts) do, on this process or on others.
+ */
+import { randomInt, randomUUID } from 'node:crypto';
+import type { JobSpec } from '../../spec/job-spec.js';
+import { checkDatasetFits, checkPredictInput, checkSpecData } from '../../training/validate.js';
+import type { EventBus } from './bus.js';
+import { ConflictError, InvalidInputError, NotFoundError, QueueFullError, ShuttingDownError } from './errors.js';
+import type { StreamFeed } from './feed.js';
+import type { Predictor } from './predictions.js';
+import { newJobRecord } from './records.js';
+import type { EpochEvent, JobRecord, JobStore, ListJobsQuery, Page, StreamMessage } from './types.js';
+import { TERMINAL_STATUSES } from './types.js';
+
+export interface JobServiceOptions {
+  store: JobStore;
+  bus: EventBus;
+  feed: StreamFeed;
+  predictor: Predictor;
+  /** Jobs allowed to wait (all tenants, all nodes); one more is refused with QueueFullError. */
+  maxQueued: number;
+  /** Retry-After for a full queue when no running job has progress to estimate from (default 5 s). */
+  retryAfterSeconds: number;
+}
+
+/** JSON with sorted keys, to compare specs regardless of key order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  );
+}
+
+export class JobService {
+  private stopping = false;
+
+  constructor(private readonly opts: JobServiceOptions) {}
+
+  /** New jobs are refused from now on (draining). */
+  stopAccepting(): void {
+    this.stopping = true;
+  }
+
+  async submit(tenant: string, spec: JobSpec, idempotencyKey?: string): Promise<{ job: JobRecord; created: boolean }> {
+    const { store, bus } = this.opts;
+    if (this.stopping) throw new ShuttingDownError(this.opts.retryAfterSeconds);
+    if (idempotencyKey !== undefined) {
+      const existing = await store.findJobByIdempotencyKey(tenant, idempotencyKey);
+      if (existing) return { job: this.checkSameSpec(existing, spec, idempotencyKey), created: false };
+    }
+    await this.checkData(tenant, spec);
+    const queued = await store.countQueued();
+    if (queued >= this.opts.maxQueued) {
+      throw new QueueFullError(
+        `the job queue is full (${queued} jobs waiting, limit ${this.opts.maxQueued}); retry later`,
+        await this.retryAfter(),
+      );
+    }
+    const now = new Date().toISOString();
+    // A job without a seed gets one drawn and recorded, so that it can be replayed exactly.
+    const seed = spec.seed ?? randomInt(0, 2 ** 32);
+    const record = newJobRecord({ id: randomUUID(), tenant, spec, seed, now });
+    const result = await store.createJob(record, idempotencyKey);
+    if (!result.created) return { job: this.checkSameSpec(result.job, spec, idempotencyKey!), created: false };
+    bus.publish({ kind: 'jobs' });
+    return result;
+  }
+
+  /**
+   * The one place a spec's data is checked against its model, beyond the schema the route applied: inline rows'
+   * widths and values, a referenced dataset's existence and dimensions.
+   */
+  private async checkData(tenant: string, spec: JobSpec): Promise<void> {
+    const dataProblem = checkSpecData(spec);
+    if (dataProblem) throw new InvalidInputError(dataProblem, 'invalid_data');
+    if (spec.data.kind === 'dataset') {
+      const ds = await this.opts.store.getDatasetRecord(tenant, spec.data.id);
+      if (!ds) throw new InvalidInputError(`dataset ${spec.data.id} does not exist`, 'unknown_dataset');
+      const fit = checkDatasetFits(spec, ds);
+      if (fit) throw new InvalidInputError(fit, 'invalid_data');
+    }
+  }
+
+  /**
+   * Seconds until a queue slot is likely to free: a slot frees when a running job ends, so the soonest estimated
+   * end among running jobs (time per epoch so far times epochs left), within [1, 60]; the configured default when
+   * nothing has progress yet.
+   */
+  private async retryAfter(): Promise<number> {
+    let soonest = Infinity;
+    const now = Date.now();
+    for (const job of await this.opts.store.listRunning(100)) {
+      if (job.epoch <= 0 || !job.startedAt) continue;
+      const perEpoch = (now - Date.parse(job.startedAt)) / job.epoch;
+      soonest = Math.min(soonest, perEpoch * (job.epochs - job.epoch));
+    }
+    if (!Number.isFinite(soonest)) return this.opts.retryAfterSeconds;
+    return Math.min(60, Math.max(1, Math.ceil(soonest / 1000)));
+  }
+
+  /** Reusing an Idempotency-Key for a different request is a client bug worth telling about (as Stripe does). */
+  private checkSameSpec(existing: JobRecord, spec: JobSpec, key: string): JobRecord {
+    const { seed: storedSeed, ...stored } = existing.spec;
+    const { seed, ...incoming } = spec;
+    if (canonical(stored) !== canonical(incoming) || (seed !== undefined && seed !== storedSeed)) {
+      throw new ConflictError(
+        `Idempotency-Key ${JSON.stringify(key)} was already used for job ${existing.id} with a different spec`,
+        'idempotency_key_reused',
+      );
+    }
+    return existing;
+  }
+
+  get(tenant: string, id: string): Promise<JobRecord | null> {
+    return this.opts.store.getJob(tenant, id);
+  }
+
+  list(query: ListJobsQuery): Promise<Page<JobRecord>> {
+    return this.opts.store.listJobs(query);
+  }
+
+  async metrics(tenant: string, id: string): Promise<EpochEvent[] | null> {
+    const job = await this.opts.store.getJob(tenant, id);
+    if (!job) return null;
+    return this.opts.store.getEpochs(id);
+  }
+
+  /**
+   * A queued job is cancelled at once; a running one is flagged and its worker (on any node) is told: it stops
+   * within an epoch (or its thread is terminated after cancelGraceMs), and the stream says when.
+   */
+  async cancel(tenant: string, id: string): Promise<JobRecord | null> {
+    const { store, bus } = this.opts;
+    const result = await store.requestCancel(tenant, id, new Date().toISOString());
+    if (!result) return null;
+    const { job, cancelledNow } = result;
+    if (cancelledNow) {
+      bus.publish({ kind: 'status', jobId: id });
+      return job;
+    }
+    if (TERMINAL_STATUSES.includes(job.status)) {
+      throw new ConflictError(`job ${id} is already ${job.status}; only queued or running jobs can be cancelled`, 'job_finished');
+    }
+    bus.publish({ kind: 'control', jobId: id });
+    return job;
+  }
+
+  /** Deleting a running job voids its claim: its worker's next write fails its fence and the run stops. */
+  async delete(tenant: string, id: string): Promise<boolean> {
+    const { store, bus } = this.opts;
+    const deleted = await store.deleteJob(tenant, id);
+    if (!deleted) return false;
+    bus.publish({ kind: 'control', jobId: id });
+    bus.publish({ kind: 'status', jobId: id });
+    this.opts.predictor.forget(id);
+    return true;
+  }
+
+  subscribe(
+    tenant: string,
+    id: string,
+    subscriber: { send(message: StreamMessage): boolean; close(): void; bufferedAmount(): number },
+  ): Promise<(() => void) | null> {
+    return this.opts.feed.subscribe(tenant, id, subscriber);
+  }
+
+  async predict(tenant: string, id: string, x: number[][]): Promise<number[][]> {
+    const { store } = this.opts;
+    const job = await store.getJob(tenant, id);
+    if (!job) throw new NotFoundError(`job ${id} not found`);
+    const problem = checkPredictInput(x, job.spec.model.inputDim);
+    if (problem) throw new InvalidInputError(problem, 'invalid_input');
+    // The final checkpoint, else the newest periodic one (what getCheckpoint(id) returns), chosen without reading
+    // any bytes: a model already loaded for it is reused.
+    const infos = await store.listCheckpoints(id);
+    const ckpt = infos.find((c) => c.kind === 'final') ?? infos.filter((c) => c.kind === 'periodic').at(-1);
+    if (!ckpt) {
+      throw new ConflictError(
+        `job ${id} has no checkpoint to predict with yet (status ${job.status}); wait until it succeeds`,
+        'no_checkpoint',
+      );
+    }
+    return this.opts.predictor.run(id, job.spec, ckpt, async () => {
+      const stored = await store.getCheckpoint(id, ckpt.epoch);
+      if (!stored) throw new ConflictError(`the checkpoint of job ${id} at epoch ${ckpt.epoch} was removed`, 'no_checkpoint');
+      return stored.safetensors;
+    }, x);
+  }
+}
