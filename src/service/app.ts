@@ -132,6 +132,8 @@ const transformObject: typeof jsonSchemaTransformObject = (input) => {
 
 export async function buildApp(options: BuildAppOptions): Promise<App> {
   const config = resolveConfig(options.config, options.overrides);
+  const role = config.role ?? 'all';
+  const nodeId = config.nodeId ?? defaultNodeId();
   const loggerOption = options.logger ?? false;
   const app = Fastify({
     ...(isLoggerInstance(loggerOption)
@@ -139,7 +141,13 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       : {
           logger:
             loggerOption === true
-              ? { level: config.logLevel, redact: ['req.headers.authorization'], serializers: logSerializers }
+              ? {
+                  level: config.logLevel,
+                  redact: ['req.headers.authorization'],
+                  serializers: logSerializers,
+                  // Every line names the node and its role: a deployment's logs are read together.
+                  base: { pid: process.pid, node: nodeId, role },
+                }
               : (loggerOption as FastifyServerOptions['logger']),
         }),
     genReqId,
@@ -166,8 +174,6 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
 
   const owned = !options.manager && !options.store;
   if (!owned && (!options.manager || !options.store)) throw new Error('buildApp: inject both manager and store, or neither');
-  const role = config.role ?? 'all';
-  const nodeId = config.nodeId ?? defaultNodeId();
   const opened = owned ? await openStore(config, nodeId, (obj) => app.log.warn(obj, 'postgres connection problem')) : null;
   const store = options.store ?? opened!.store;
   const manager =
@@ -177,7 +183,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       bus: opened?.bus,
       role,
       nodeId,
-      logger: app.log.child({ component: 'runtime', node: nodeId, role }),
+      logger: app.log.child({ component: 'runtime' }),
       workers: config.limits.maxRunningJobs,
       maxQueued: config.limits.maxQueuedJobs,
       streamBufferMessages: config.limits.streamBufferMessages,
@@ -186,6 +192,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       resourceLimits: config.workerResourceLimits,
       kernel: config.kernel,
       leaseMs: config.leaseMs,
+      resumeSnapshotMs: config.resumeSnapshotMs,
     });
   let drained: Promise<void> | null = null;
   const context: ServiceContext = {

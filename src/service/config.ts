@@ -73,6 +73,8 @@ export const configEnvSchema = z.object({
   ROLE: z.enum(['all', 'api', 'worker']).default('all'),
   /** A worker's claim on a job; a worker that stops renewing it loses its jobs to others after this long. */
   LEASE_MS: intVar(1000, 15_000),
+  /** How often a running job writes a crash-recovery snapshot (what a resumed job restarts from); 0 disables. */
+  RESUME_SNAPSHOT_MS: intVar(0, 5_000),
   /** This node's id in leases and logs; default hostname-pid-random. */
   NODE_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, { error: 'must be 1-100 characters of A-Z a-z 0-9 . _ : -' }).optional(),
   /** Peers allowed to set the client address by X-Forwarded-For (see trust-proxy.ts); empty: none. */
@@ -125,6 +127,8 @@ export interface Config {
   role?: 'all' | 'api' | 'worker';
   /** LEASE_MS: a worker's claim on a job. Absent: 15 s. */
   leaseMs?: number;
+  /** RESUME_SNAPSHOT_MS: crash-recovery snapshot interval of running jobs. Absent: 5 s. */
+  resumeSnapshotMs?: number;
   /** NODE_ID: this node's id in leases and logs. */
   nodeId?: string;
   /** Fastify's trustProxy (TRUST_PROXY): whose X-Forwarded-For sets request.ip. Absent: trust nobody. */
@@ -192,6 +196,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(e.DATABASE_SCHEMA !== undefined ? { databaseSchema: e.DATABASE_SCHEMA } : {}),
     role: e.ROLE,
     leaseMs: e.LEASE_MS,
+    resumeSnapshotMs: e.RESUME_SNAPSHOT_MS,
     ...(e.NODE_ID !== undefined ? { nodeId: e.NODE_ID } : {}),
     host: e.HOST,
     dataDir: e.DATA_DIR,

@@ -29,9 +29,13 @@ try {
   fail(err instanceof Error ? err.message : String(err));
 }
 
+const port = (app.server.address() as { port: number }).port;
+const storeName = config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `SQLite in ${config.dataDir}`;
 app.log.info(
-  { dataDir: config.dataDir, workers: config.workers, limits: config.limits },
-  `gradloom serving on http://${config.host}:${(app.server.address() as { port: number }).port} (docs at /docs)`,
+  { store: app.gradloom.store.kind, dataDir: config.databaseUrl ? undefined : config.dataDir, workers: config.workers, limits: config.limits },
+  config.role === 'worker'
+    ? `gradloom worker node serving on http://${config.host}:${port} (/healthz and /readyz only) on ${storeName}, training up to ${config.limits.maxRunningJobs} jobs at once`
+    : `gradloom ${config.role === 'api' ? 'api node ' : ''}serving on http://${config.host}:${port} (docs at /docs) on ${storeName}`,
 );
 
 let shuttingDown = false;

@@ -207,4 +207,31 @@ describe('a real server process', () => {
     await keyed.exited;
     expect(JSON.stringify(keyed.logs)).not.toContain(BOB_KEY);
   });
+  it('a second process on the same SQLite DATA_DIR refuses to start, naming the directory and the owner, and touches no job', async () => {
+    const dataDir = tmp();
+    const owner = await start({ DATA_DIR: dataDir, WORKERS: '1', API_KEYS: TWO_TENANTS });
+    const id = await submit(owner, longSpec(200_000), ALICE_KEY);
+    await waitJob(owner, ALICE_KEY, id, (j) => j.status === 'running' && j.epoch > 0);
+    const before = await owner.call('GET', `/v1/jobs/${id}`, ALICE_KEY);
+    const refused = await startServer({ DATA_DIR: dataDir, WORKERS: '1', API_KEYS: TWO_TENANTS }).then(
+      () => null,
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(refused).not.toBeNull();
+    expect(refused!.code).toBe(1);
+    expect(refused!.stderr).toContain(`the data directory ${dataDir} is in use by process ${owner.proc.pid}`);
+    expect(refused!.stderr).toMatch(/DATABASE_URL/);
+    // The owner's running job was not re-queued, re-claimed or restarted by the refused process.
+    const after = await owner.call('GET', `/v1/jobs/${id}`, ALICE_KEY);
+    expect(after.json.status).toBe('running');
+    expect(after.json.epoch).toBeGreaterThanOrEqual(before.json.epoch);
+    expect(owner.logs.filter((l) => l.msg === 'job started' && l.jobId === id)).toHaveLength(1);
+    // Once the owner is gone (even by SIGKILL), the directory can be taken over and the job resumes there.
+    owner.proc.kill('SIGKILL');
+    await owner.exited;
+    const next = await start({ DATA_DIR: dataDir, WORKERS: '1', API_KEYS: TWO_TENANTS });
+    await waitJob(next, ALICE_KEY, id, (j) => j.status === 'running');
+    await next.call('POST', `/v1/jobs/${id}/cancel`, ALICE_KEY);
+    await waitJob(next, ALICE_KEY, id);
+  });
 });
