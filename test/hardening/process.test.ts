@@ -210,7 +210,7 @@ describe('a real server process', () => {
   it('a second process on the same SQLite DATA_DIR refuses to start, naming the directory and the owner, and touches no job', async () => {
     const dataDir = tmp();
     const owner = await start({ DATA_DIR: dataDir, WORKERS: '1', API_KEYS: TWO_TENANTS });
-    const id = await submit(owner, longSpec(200_000), ALICE_KEY);
+    const id = await submit(owner, longSpec(100_000), ALICE_KEY);
     await waitJob(owner, ALICE_KEY, id, (j) => j.status === 'running' && j.epoch > 0);
     const before = await owner.call('GET', `/v1/jobs/${id}`, ALICE_KEY);
     const refused = await startServer({ DATA_DIR: dataDir, WORKERS: '1', API_KEYS: TWO_TENANTS }).then(
