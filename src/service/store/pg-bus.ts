@@ -1,0 +1,199 @@
+/**
+ * The EventBus across nodes: PostgreSQL LISTEN/NOTIFY on one channel.
+ *
+ * - Publishing delivers the event to this node's subscribers at once, synchronously and with its `events` (as
+ *   LocalBus does), then sends `SELECT pg_notify(channel, payload)` on the store's pool, fire and forget: a failed
+ *   notify is logged, never thrown (events are hints; the store holds the truth).
+ * - The payload is small JSON carrying the publishing node's id; 'epochs' travels without its events (receivers
+ *   read the rows). Each node ignores its own notifications when they come back.
+ * - One dedicated connection LISTENs. When it fails or ends, it is replaced with backoff (100 ms doubling to 5 s);
+ *   after LISTEN succeeds again the onReconnect listeners run, because notifications sent meanwhile are lost.
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import type { BusEvent, EventBus } from '../jobs/bus.js';
+import type { PgStoreLogger } from './postgres.js';
+
+export const DEFAULT_BUS_CHANNEL = 'gradloom_events';
+/** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
+const MAX_PAYLOAD_BYTES = 7999;
+const CHANNEL_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export interface PgBusOptions {
+  /** Used for publishing (the store's pool). */
+  pool: pg.Pool;
+  /** Config of the dedicated LISTEN connection (see pgClientConfig in postgres.ts). */
+  listenConfig: pg.ClientConfig;
+  channel?: string;
+  /** This node's id; a random UUID when absent. */
+  nodeId?: string;
+  logger?: PgStoreLogger;
+  /** Reconnect backoff bounds. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+interface Wire {
+  n: string; // publishing node
+  e: BusEvent;
+}
+
+export class PgBus implements EventBus {
+  readonly nodeId: string;
+  readonly channel: string;
+  /** NOTIFYs sent, for the cost figures in bench/store.ts. */
+  notifies = 0;
+  private readonly listeners = new Set<(event: BusEvent) => void>();
+  private readonly reconnectListeners = new Set<() => void>();
+  private client: pg.Client | null = null;
+  private closed = false;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private backoffMs: number;
+
+  constructor(private readonly opts: PgBusOptions) {
+    this.channel = opts.channel ?? DEFAULT_BUS_CHANNEL;
+    if (!CHANNEL_NAME.test(this.channel)) {
+      throw new Error(`bus channel ${JSON.stringify(this.channel)} is not a plain identifier (a-z, 0-9, _)`);
+    }
+    this.nodeId = opts.nodeId ?? randomUUID();
+    this.backoffMs = opts.minBackoffMs ?? 100;
+  }
+
+  /** Opens the LISTEN connection; rejects when the first connection fails (later failures reconnect). */
+  async start(): Promise<void> {
+    await this.listen();
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client(this.opts.listenConfig);
+    client.on('error', (err) => this.lost(client, err));
+    client.on('end', () => this.lost(client, null));
+    client.on('notification', (msg) => {
+      if (msg.channel === this.channel && msg.payload !== undefined) this.receive(msg.payload);
+    });
+    this.client = client;
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${this.channel}`);
+    } catch (err) {
+      this.client = null;
+      client.end().catch(() => {});
+      throw err;
+    }
+    if (this.closed) {
+      await client.end().catch(() => {});
+      return;
+    }
+    this.backoffMs = this.opts.minBackoffMs ?? 100;
+  }
+
+  private lost(client: pg.Client, err: Error | null): void {
+    if (this.client !== client) return; // an old connection's late events
+    this.client = null;
+    client.end().catch(() => {});
+    if (this.closed) return;
+    this.opts.logger?.warn({ err: err ?? undefined }, 'event bus LISTEN connection lost; reconnecting');
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnectTimer) return;
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 5000);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.listen().then(
+        () => {
+          if (this.closed) return;
+          for (const listener of [...this.reconnectListeners]) {
+            try {
+              listener();
+            } catch (err) {
+              this.opts.logger?.warn({ err }, 'event bus onReconnect listener threw');
+            }
+          }
+        },
+        (err: unknown) => {
+          this.opts.logger?.warn({ err }, 'event bus reconnect failed; retrying');
+          this.scheduleReconnect();
+        },
+      );
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+
+  private receive(payload: string): void {
+    let wire: Wire;
+    try {
+      wire = JSON.parse(payload) as Wire;
+    } catch {
+      this.opts.logger?.warn({ payload: payload.slice(0, 200) }, 'event bus ignored an unreadable notification');
+      return;
+    }
+    if (wire.n === this.nodeId || typeof wire.e !== 'object' || wire.e === null) return;
+    this.deliver(wire.e);
+  }
+
+  private deliver(event: BusEvent): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.opts.logger?.warn({ err, kind: event.kind }, 'event bus subscriber threw');
+      }
+    }
+  }
+
+  publish(event: BusEvent): void {
+    if (this.closed) return;
+    this.deliver(event);
+    // The other nodes read the epochs from the store: the notification only says which ones exist.
+    const wireEvent: BusEvent =
+      event.kind === 'epochs' ? { kind: 'epochs', jobId: event.jobId, from: event.from, to: event.to } : event;
+    const payload = JSON.stringify({ n: this.nodeId, e: wireEvent } satisfies Wire);
+    if (Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) {
+      this.opts.logger?.warn({ kind: event.kind, bytes: Buffer.byteLength(payload) }, 'event bus payload too large; not sent');
+      return;
+    }
+    this.notifies++;
+    this.opts.pool.query('SELECT pg_notify($1, $2)', [this.channel, payload]).catch((err: unknown) => {
+      this.opts.logger?.warn({ err, kind: event.kind }, 'event bus notify failed (event lost)');
+    });
+  }
+
+  subscribe(listener: (event: BusEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  onReconnect(listener: () => void): () => void {
+    this.reconnectListeners.add(listener);
+    return () => this.reconnectListeners.delete(listener);
+  }
+
+  /** For tests and diagnostics: the server process id of the LISTEN connection, null while reconnecting. */
+  async listenerPid(): Promise<number | null> {
+    const client = this.client;
+    if (!client) return null;
+    const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    return rows[0]!.pid;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    this.listeners.clear();
+    this.reconnectListeners.clear();
+    const client = this.client;
+    this.client = null;
+    if (client) await client.end().catch(() => {});
+  }
+}
+
+export async function createPgBus(opts: PgBusOptions): Promise<PgBus> {
+  const bus = new PgBus(opts);
+  await bus.start();
+  return bus;
+}
