@@ -2,8 +2,9 @@
  * The EventBus across nodes: PostgreSQL LISTEN/NOTIFY on one channel.
  *
  * - Publishing delivers the event to this node's subscribers at once, synchronously and with its `events` (as
- *   LocalBus does), then sends `SELECT pg_notify(channel, payload)` on the store's pool, fire and forget: a failed
- *   notify is logged, never thrown (events are hints; the store holds the truth).
+ *   LocalBus does), then queues it for `pg_notify` on the store's pool, fire and forget: a failed notify is logged,
+ *   never thrown (events are hints; the store holds the truth). Other nodes receive one node's events in the order
+ *   it published them.
  * - The payload is small JSON carrying the publishing node's id; 'epochs' travels without its events (receivers
  *   read the rows). Each node ignores its own notifications when they come back.
  * - One dedicated connection LISTENs. When it fails or ends, it is replaced with backoff (100 ms doubling to 5 s);
@@ -18,6 +19,8 @@ export const DEFAULT_BUS_CHANNEL = 'gradloom_events';
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
 const MAX_PAYLOAD_BYTES = 7999;
 const CHANNEL_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/** Events waiting for the database beyond this many are dropped, oldest first (they are hints; memory is bounded). */
+const MAX_OUTBOX = 10_000;
 
 export interface PgBusOptions {
   /** Used for publishing (the store's pool). */
@@ -41,8 +44,11 @@ interface Wire {
 export class PgBus implements EventBus {
   readonly nodeId: string;
   readonly channel: string;
-  /** NOTIFYs sent, for the cost figures in bench/store.ts. */
+  /** NOTIFYs sent, and the statements that carried them, for the cost figures in bench/store.ts. */
   notifies = 0;
+  notifyStatements = 0;
+  private readonly outbox: string[] = [];
+  private flushing: Promise<void> | null = null;
   private readonly listeners = new Set<(event: BusEvent) => void>();
   private readonly reconnectListeners = new Set<() => void>();
   private client: pg.Client | null = null;
@@ -155,10 +161,34 @@ export class PgBus implements EventBus {
       this.opts.logger?.warn({ kind: event.kind, bytes: Buffer.byteLength(payload) }, 'event bus payload too large; not sent');
       return;
     }
-    this.notifies++;
-    this.opts.pool.query('SELECT pg_notify($1, $2)', [this.channel, payload]).catch((err: unknown) => {
-      this.opts.logger?.warn({ err, kind: event.kind }, 'event bus notify failed (event lost)');
-    });
+    if (this.outbox.length >= MAX_OUTBOX) {
+      this.outbox.shift();
+      this.opts.logger?.warn({ pending: MAX_OUTBOX }, 'event bus outbox full (database slow or down); oldest event dropped');
+    }
+    this.outbox.push(payload);
+    this.flushing ??= this.flush();
+  }
+
+  /**
+   * Sends the outbox in publish order: one statement at a time (statements on different pooled connections would
+   * race), carrying every event published meanwhile. PostgreSQL delivers a transaction's notifications in order,
+   * folding identical ones into one (two identical hints mean the same as one).
+   */
+  private async flush(): Promise<void> {
+    try {
+      while (this.outbox.length > 0) {
+        const batch = this.outbox.splice(0, 100);
+        this.notifies += batch.length;
+        this.notifyStatements++;
+        try {
+          await this.opts.pool.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [this.channel, batch]);
+        } catch (err) {
+          this.opts.logger?.warn({ err, events: batch.length }, 'event bus notify failed (events lost)');
+        }
+      }
+    } finally {
+      this.flushing = null;
+    }
   }
 
   subscribe(listener: (event: BusEvent) => void): () => void {
@@ -179,9 +209,11 @@ export class PgBus implements EventBus {
     return rows[0]!.pid;
   }
 
+  /** Stops listening and delivering; events already published are still sent (close before ending the pool). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.flushing;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     this.listeners.clear();
