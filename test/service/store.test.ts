@@ -453,6 +453,37 @@ describe.skipIf(!DATABASE_URL)(
       await expect(openStore({ schema: fresh })).rejects.toThrow(/schema version 99 is newer than this build understands \(1\)/);
     });
 
+    it('fails a transaction whose connection is killed while it waits, without crashing, and recovers', async () => {
+      const name = `gradloom_test_${randomBytes(4).toString('hex')}`;
+      const warnings: string[] = [];
+      const s = await openStore({ applicationName: name, logger: { warn: (_obj, msg) => warnings.push(msg ?? '') } });
+      const j = (await s.createJob(job('a'))).job;
+      const blocker = await admin.connect();
+      try {
+        await blocker.query('BEGIN');
+        await blocker.query(`SELECT 1 FROM ${schema}.jobs WHERE id = $1 FOR UPDATE`, [j.id]);
+        const cancel = s.requestCancel('a', j.id, new Date().toISOString());
+        const failed = expect(cancel).rejects.toThrow(/terminat/);
+        let pid: number | undefined;
+        for (let i = 0; i < 200 && pid === undefined; i++) {
+          const { rows } = await admin.query<{ pid: number }>(
+            `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+            [name],
+          );
+          pid = rows[0]?.pid;
+          if (pid === undefined) await sleep(10);
+        }
+        expect(pid).toBeDefined();
+        await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+        await failed;
+      } finally {
+        await blocker.query('ROLLBACK');
+        blocker.release();
+      }
+      expect(warnings).toContain('postgres connection lost during a transaction');
+      expect((await s.requestCancel('a', j.id, new Date().toISOString()))!.cancelledNow).toBe(true);
+    });
+
     it('keeps leases on the database clock', async () => {
       const s = await openStore();
       const j = (await s.createJob(job('a'))).job;

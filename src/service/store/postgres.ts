@@ -176,7 +176,11 @@ export class PostgresJobStore implements JobStore {
   statements = 0;
   private closed = false;
 
-  constructor(pool: pg.Pool, clientConfig: pg.ClientConfig) {
+  constructor(
+    pool: pg.Pool,
+    clientConfig: pg.ClientConfig,
+    private readonly logger?: PgStoreLogger,
+  ) {
     this.pool = pool;
     this.clientConfig = clientConfig;
   }
@@ -194,6 +198,13 @@ export class PostgresJobStore implements JobStore {
       return client.query<R>(sql, params);
     };
     let broken = false;
+    // A checked-out client has no pool listener: without this, a connection lost mid-transaction would emit an
+    // unhandled 'error' and crash the process. The failing query rejects by itself.
+    const onError = (err: Error): void => {
+      broken = true;
+      this.logger?.warn({ err }, 'postgres connection lost during a transaction');
+    };
+    client.on('error', onError);
     try {
       await query('BEGIN');
       const out = await fn(query);
@@ -207,6 +218,7 @@ export class PostgresJobStore implements JobStore {
       }
       throw err;
     } finally {
+      client.removeListener('error', onError);
       client.release(broken);
     }
   }
@@ -651,5 +663,5 @@ export async function createPostgresStore(opts: PostgresStoreOptions): Promise<P
     if (opts.logger) opts.logger.warn({ err }, 'postgres pool connection error (connection discarded)');
     else console.warn('postgres pool connection error (connection discarded):', err.message);
   });
-  return new PostgresJobStore(pool, config);
+  return new PostgresJobStore(pool, config, opts.logger);
 }
