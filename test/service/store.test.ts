@@ -96,6 +96,13 @@ function contract(backend: () => Backend): void {
     expect(otherTenant.job.id).not.toBe(first.job.id);
     expect((await s.findJobByIdempotencyKey('a', 'key-1'))!.id).toBe(first.job.id);
     expect(await s.findJobByIdempotencyKey('c', 'key-1')).toBeNull();
+    // Two nodes submitting one key at the same moment: one job, both answered with it, no error.
+    const other = await backend().another();
+    const race = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => (i % 2 === 0 ? s : other).createJob(job('a'), 'key-2')),
+    );
+    expect(race.filter((r) => r.created)).toHaveLength(1);
+    expect(new Set(race.map((r) => r.job.id)).size).toBe(1);
   });
 
   it('paginates newest first with cursors that stay stable when jobs are inserted between pages', async () => {

@@ -237,7 +237,7 @@ export class PostgresJobStore implements JobStore {
       return { job: rowToJob(rows[0]!), created: true };
     }
     // Two nodes submitting the same key at once: one inserts, the other finds its row (no unique-violation error).
-    for (;;) {
+    for (let tries = 0; ; tries++) {
       const { rows } = await this.q<JobRow>(
         `${insert} ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING ${JOB_COLS}`,
@@ -246,7 +246,8 @@ export class PostgresJobStore implements JobStore {
       if (rows[0]) return { job: rowToJob(rows[0]), created: true };
       const existing = await this.findJobByIdempotencyKey(job.tenant, idempotencyKey);
       if (existing) return { job: existing, created: false };
-      // The conflicting row was deleted between the two statements: try the insert again.
+      // The conflicting row was deleted between the two statements: try the insert again (a few times at most).
+      if (tries >= 3) throw new Error(`job ${job.id}: idempotency key ${JSON.stringify(idempotencyKey)} kept conflicting`);
     }
   }
 
