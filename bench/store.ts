@@ -190,6 +190,51 @@ async function perJobCost(open: () => Promise<PostgresJobStore>, admin: pg.Pool,
   };
 }
 
+/**
+ * The first thing to change when epochs dominate: one row per epoch (today) against one row per flushed batch
+ * (arrays of 50), the same 500 epochs per job in 10 statements either way. WAL and table bytes per job.
+ */
+async function epochLayouts(admin: pg.Pool, schema: string): Promise<Row> {
+  await admin.query(
+    `CREATE TABLE ${schema}.epoch_batches (job_id text NOT NULL, first_epoch integer NOT NULL, loss float8[] NOT NULL,
+       val_loss float8[], elapsed_ms float8[] NOT NULL, PRIMARY KEY (job_id, first_epoch))`,
+  );
+  const measure = async (table: string, write: (jobId: string, batch: EpochEvent[]) => Promise<unknown>) => {
+    const lsn = async () => (await admin.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]!.l;
+    const size = async () =>
+      Number((await admin.query<{ b: string }>(`SELECT pg_total_relation_size('${schema}.${table}') AS b`)).rows[0]!.b);
+    const [l0, b0] = [await lsn(), await size()];
+    for (let j = 0; j < JOBS; j++) {
+      const jobId = `layout-${randomBytes(8).toString('hex')}`;
+      for (let b = 0; b < 10; b++) await write(jobId, epochs(b * 50 + 1, 50));
+    }
+    const [l1, b1] = [await lsn(), await size()];
+    const wal = Number((await admin.query<{ d: string }>('SELECT pg_wal_lsn_diff($1, $2) AS d', [l1, l0])).rows[0]!.d);
+    return { wal: Math.round(wal / JOBS), bytes: Math.round((b1 - b0) / JOBS) };
+  };
+  const perRow = await measure('epochs', (jobId, batch) =>
+    admin.query(
+      `INSERT INTO ${schema}.epochs (job_id, epoch, loss, val_loss, elapsed_ms)
+       SELECT $1, * FROM unnest($2::int[], $3::float8[], $4::float8[], $5::float8[])`,
+      [jobId, batch.map((e) => e.epoch), batch.map((e) => e.loss), batch.map(() => null), batch.map((e) => e.elapsedMs)],
+    ),
+  );
+  const perBatch = await measure('epoch_batches', (jobId, batch) =>
+    admin.query(`INSERT INTO ${schema}.epoch_batches VALUES ($1, $2, $3::float8[], NULL, $4::float8[])`, [
+      jobId,
+      batch[0]!.epoch,
+      batch.map((e) => e.loss),
+      batch.map((e) => e.elapsedMs),
+    ]),
+  );
+  return {
+    'one row per epoch: WAL bytes per job': perRow.wal,
+    'one row per epoch: table + index bytes per job': perRow.bytes,
+    'one row per batch of 50: WAL bytes per job': perBatch.wal,
+    'one row per batch of 50: table + index bytes per job': perBatch.bytes,
+  };
+}
+
 const fmt = (x: number | undefined): string => (x === undefined ? '-' : x < 10 ? x.toFixed(3) : x < 1000 ? x.toFixed(1) : String(Math.round(x)));
 
 const dir = mkdtempSync(join(os.tmpdir(), 'gradloom-bench-store-'));
@@ -199,6 +244,7 @@ await sqlite.close();
 rmSync(dir, { recursive: true, force: true });
 
 let cost: Row | undefined;
+let layouts: Row | undefined;
 if (DATABASE_URL) {
   const schema = `gradloom_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
@@ -208,6 +254,7 @@ if (DATABASE_URL) {
     results.postgres = await timings(store);
     await store.close();
     cost = await perJobCost(open, admin, schema);
+    layouts = await epochLayouts(admin, schema);
   } finally {
     await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     await admin.end();
@@ -225,4 +272,10 @@ if (cost) {
   console.log('| cost | per job |');
   console.log('|---|---|');
   for (const [k, v] of Object.entries(cost)) console.log(`| ${k} | ${fmt(v)} |`);
+}
+if (layouts) {
+  console.log(`\n500 epochs of one job, 10 inserts of 50 (average of ${JOBS} jobs):`);
+  console.log('| layout | per job |');
+  console.log('|---|---|');
+  for (const [k, v] of Object.entries(layouts)) console.log(`| ${k} | ${fmt(v)} |`);
 }
