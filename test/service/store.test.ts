@@ -452,12 +452,24 @@ describe.skipIf(!DATABASE_URL)(
       );
       expect(rows).toEqual(PG_MIGRATIONS.map((m, i) => ({ version: i + 1, name: m.name })));
       expect(rows).toHaveLength(PG_SCHEMA_VERSION);
+      // A database at an older version gets only the missing migrations, recorded as they apply.
+      await admin.query(`DELETE FROM ${fresh}.schema_migrations WHERE version = 2; DROP TABLE ${fresh}.shared_secrets`);
+      const s3 = await openStore({ schema: fresh });
+      expect((await admin.query(`SELECT version FROM ${fresh}.schema_migrations ORDER BY version`)).rows).toEqual([
+        { version: 1 },
+        { version: 2 },
+      ]);
+      // Secrets: drawn once, the same for every node (and for concurrent first callers).
+      const [k1, k2, k3] = await Promise.all([s1.sharedSecret('stream_tokens'), s2.sharedSecret('stream_tokens'), s3.sharedSecret('stream_tokens')]);
+      expect(k1).toHaveLength(32);
+      expect(k2.equals(k1) && k3.equals(k1)).toBe(true);
+      expect((await s1.sharedSecret('other')).equals(k1)).toBe(false);
       // Both nodes work on the one schema.
       const j = (await s1.createJob(job('a'))).job;
       expect((await s2.getJob('a', j.id))!.id).toBe(j.id);
       // A database migrated by a newer build is refused, naming both versions.
       await admin.query(`INSERT INTO ${fresh}.schema_migrations (version, name) VALUES (99, 'from the future')`);
-      await expect(openStore({ schema: fresh })).rejects.toThrow(/schema version 99 is newer than this build understands \(1\)/);
+      await expect(openStore({ schema: fresh })).rejects.toThrow(/schema version 99 is newer than this build understands \(2\)/);
     });
 
     it('fails a transaction whose connection is killed while it waits, without crashing, and recovers', async () => {

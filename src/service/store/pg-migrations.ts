@@ -102,6 +102,14 @@ export const PG_MIGRATIONS: PgMigration[] = [
     CREATE TABLE tenant_dispatch (tenant text PRIMARY KEY, served bigint NOT NULL);
     `,
   },
+  {
+    name: 'secrets shared by the nodes',
+    sql: `
+    -- Keys every node must agree on, e.g. the stream-token HMAC key: a token one api node issues is checked by
+    -- whichever node the browser's WebSocket reaches. Drawn by the first node that asks.
+    CREATE TABLE shared_secrets (name text PRIMARY KEY, value bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;

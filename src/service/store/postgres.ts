@@ -19,6 +19,7 @@
  * - Database errors (unreachable, a failed write) propagate as they are; the runtime maps them. An idle pooled
  *   connection that breaks is logged and replaced, never an uncaught 'error' event.
  */
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type {
   CheckpointInfo,
@@ -407,6 +408,21 @@ export class PostgresJobStore implements JobStore {
       if (job.status === 'running') await query('UPDATE jobs SET cancel_requested = true WHERE id = $1', [id]);
       return { job: rowToJob(job), cancelledNow: false };
     });
+  }
+
+  /**
+   * A random 32-byte key every node of the deployment shares, drawn by the first node that asks for `name` (for
+   * example the stream-token HMAC key: `new StreamTokenIssuer(ttl, await store.sharedSecret('stream_tokens'))`).
+   * Not part of JobStore: one process (SQLite) can keep its keys in memory.
+   */
+  async sharedSecret(name: string): Promise<Buffer> {
+    await this.q('INSERT INTO shared_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [
+      name,
+      randomBytes(32),
+    ]);
+    // A separate statement: it sees the row a concurrent first caller committed while the insert above waited.
+    const { rows } = await this.q<{ value: Buffer }>('SELECT value FROM shared_secrets WHERE name = $1', [name]);
+    return rows[0]!.value;
   }
 
   async ping(): Promise<void> {
