@@ -163,6 +163,21 @@ function contract(backend: () => Backend): void {
     expect(await s.deleteDataset('a', 'ds1')).toBe(true);
   });
 
+  it('counts a tenant\'s stored bytes the same way on every store', async () => {
+    const s = await open();
+    const j = (await s.createJob(job('a'))).job;
+    const f = await claim(s, j.id);
+    await s.appendEpochs(f, [1, 2, 3].map((epoch) => ({ epoch, loss: 1, elapsedMs: 1 })));
+    await s.putCheckpoint(f, { epoch: 3, kind: 'periodic', createdAt: 't', bytes: 5 }, new Uint8Array(5), new Uint8Array(3));
+    await s.createDataset({
+      id: 'ds-usage', tenant: 'a', name: null, rows: 2, inputDim: 1, outputDim: 1, columns: null,
+      createdAt: 't', bytes: 0, x: [[1], [2]], y: [[3], [4]],
+    });
+    const spec = JSON.stringify(j.spec).length; // ASCII: characters are bytes
+    // job row estimate + 24 bytes an epoch + checkpoint + resume point (weights and state) + dataset matrices
+    expect(await s.tenantUsage('a')).toEqual({ bytes: spec + 200 + 3 * 24 + 5 + (5 + 3) + 32, queued: 0, running: 1 });
+  });
+
   it('keeps checkpoints: the final one wins, else the latest periodic; resume state is dropped when the job ends', async () => {
     const s = await open();
     const j = (await s.createJob(job('a'))).job;
