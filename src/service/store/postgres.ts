@@ -38,6 +38,7 @@ import type {
 } from '../jobs/types.js';
 import { TERMINAL_STATUSES } from '../jobs/types.js';
 import { LeaseLostError } from '../jobs/errors.js';
+import { decodeCursor, encodeCursor, packMatrix, unpackMatrix } from './codec.js';
 import { migratePostgres } from './pg-migrations.js';
 
 /** The subset of pino the store uses. */
@@ -134,33 +135,6 @@ function rowToDatasetRecord(r: DatasetRow): DatasetRecord {
     createdAt: r.created_at,
     bytes: r.bytes,
   };
-}
-
-/** Rows are stored as float64 little-endian matrices (as in the SQLite store): exact for any JSON number. */
-function packMatrix(rows: number[][], width: number): Buffer {
-  const out = new Float64Array(rows.length * width);
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i]!;
-    for (let j = 0; j < width; j++) out[i * width + j] = row[j]!;
-  }
-  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-}
-
-function unpackMatrix(buf: Buffer, rows: number, width: number): number[][] {
-  const data = new Float64Array(new Uint8Array(buf).buffer); // copy: the Buffer may not be 8-byte aligned
-  const out: number[][] = new Array(rows);
-  for (let i = 0; i < rows; i++) out[i] = Array.from(data.subarray(i * width, (i + 1) * width));
-  return out;
-}
-
-// The same cursor encoding as the SQLite store: a cursor from one store reads the same on the other.
-function encodeCursor(seq: string): string {
-  return Buffer.from(`s:${seq}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): string | null {
-  const m = /^s:(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  return m ? m[1]! : null;
 }
 
 const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
