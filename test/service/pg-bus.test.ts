@@ -120,6 +120,27 @@ describe.skipIf(!DATABASE_URL)(
       expect(reconnects).toBe(1);
     });
 
+    it('replaces a LISTEN connection that stops answering (a silent network cut)', async () => {
+      const a = await open('node-a');
+      const b = await createPgBus({
+        pool, listenConfig: { connectionString: DATABASE_URL }, channel, nodeId: 'node-b', minBackoffMs: 20, heartbeatMs: 100,
+      });
+      buses.push(b);
+      const atB: BusEvent[] = [];
+      let reconnects = 0;
+      b.subscribe((e) => atB.push(e));
+      b.onReconnect(() => reconnects++);
+      const pid = await b.listenerPid();
+      // What a half-open TCP connection looks like from here: queries are sent and never answered.
+      const silenced = (b as unknown as { client: pg.Client }).client;
+      silenced.query = (() => new Promise(() => {})) as unknown as pg.Client['query'];
+      await until('onReconnect after the heartbeat went unanswered', () => reconnects === 1);
+      expect(await b.listenerPid()).not.toBe(pid);
+      a.publish({ kind: 'jobs' });
+      await until('an event over the new connection', () => atB.length >= 1);
+      expect(atB).toEqual([{ kind: 'jobs' }]);
+    });
+
     it('closes cleanly: no more deliveries, publish is a no-op', async () => {
       const a = await open('node-a');
       const seen: BusEvent[] = [];

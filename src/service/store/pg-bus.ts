@@ -7,8 +7,9 @@
  *   it published them.
  * - The payload is small JSON carrying the publishing node's id; 'epochs' travels without its events (receivers
  *   read the rows). Each node ignores its own notifications when they come back.
- * - One dedicated connection LISTENs. When it fails or ends, it is replaced with backoff (100 ms doubling to 5 s);
- *   after LISTEN succeeds again the onReconnect listeners run, because notifications sent meanwhile are lost.
+ * - One dedicated connection LISTENs. When it fails, ends or stops answering a heartbeat, it is replaced with backoff
+ *   (100 ms doubling to 5 s); after LISTEN succeeds again the onReconnect listeners run, because notifications sent
+ *   meanwhile are lost.
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -31,6 +32,8 @@ export interface PgBusOptions {
   /** This node's id; a random UUID when absent. */
   nodeId?: string;
   logger?: PgStoreLogger;
+  /** The LISTEN connection must answer a query this often, else it is replaced. Default 10 000 ms. */
+  heartbeatMs?: number;
   /** Reconnect backoff bounds. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -54,6 +57,8 @@ export class PgBus implements EventBus {
   private client: pg.Client | null = null;
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private beating = false;
   private backoffMs: number;
 
   constructor(private readonly opts: PgBusOptions) {
@@ -68,6 +73,8 @@ export class PgBus implements EventBus {
   /** Opens the LISTEN connection; rejects when the first connection fails (later failures reconnect). */
   async start(): Promise<void> {
     await this.listen();
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.opts.heartbeatMs ?? 10_000);
+    this.heartbeatTimer.unref();
   }
 
   private async listen(): Promise<void> {
@@ -77,12 +84,10 @@ export class PgBus implements EventBus {
     client.on('notification', (msg) => {
       if (msg.channel === this.channel && msg.payload !== undefined) this.receive(msg.payload);
     });
-    this.client = client;
     try {
       await client.connect();
       await client.query(`LISTEN ${this.channel}`);
     } catch (err) {
-      this.client = null;
       client.end().catch(() => {});
       throw err;
     }
@@ -90,7 +95,33 @@ export class PgBus implements EventBus {
       await client.end().catch(() => {});
       return;
     }
+    // Only now does the bus own it: errors while connecting reject here instead of also scheduling a reconnect.
+    this.client = client;
     this.backoffMs = this.opts.minBackoffMs ?? 100;
+  }
+
+  /**
+   * A connection whose peer vanished without closing it (a network cut, a machine gone) raises no error: the bus
+   * would stay deaf. A query that gets no answer within the heartbeat period counts as a lost connection.
+   */
+  private heartbeat(): void {
+    const client = this.client;
+    if (!client || this.beating) return;
+    this.beating = true;
+    const periodMs = this.opts.heartbeatMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const silence = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the LISTEN connection did not answer a heartbeat within ${periodMs} ms`)), periodMs);
+    });
+    Promise.race([client.query('SELECT 1'), silence])
+      .then(
+        () => {},
+        (err: Error) => this.lost(client, err),
+      )
+      .finally(() => {
+        clearTimeout(timer);
+        this.beating = false;
+      });
   }
 
   private lost(client: pg.Client, err: Error | null): void {
@@ -215,6 +246,7 @@ export class PgBus implements EventBus {
     this.closed = true;
     await this.flushing;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.reconnectTimer = null;
     this.listeners.clear();
     this.reconnectListeners.clear();
