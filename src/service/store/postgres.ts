@@ -1,0 +1,658 @@
+/**
+ * The shared JobStore: PostgreSQL through a `pg` Pool, for deployments of many api and worker nodes. Same contract
+ * and semantics as the SQLite store (src/service/store/sqlite.ts); what differs:
+ *
+ * - Time that decides who owns a job is the DATABASE clock: leases expire at `now() + leaseMs` and are compared with
+ *   `now()`, so nodes whose clocks disagree still agree on which leases are live. Timestamps the store writes itself
+ *   (claim's startedAt, updatedAt) also come from the database clock.
+ * - A claim is one statement: the fair-order pick runs `FOR UPDATE SKIP LOCKED`, so concurrent claimers on any
+ *   nodes never take the same job and never wait for each other. Fairness is computed from each claimer's snapshot:
+ *   two claims at the same instant may both serve the same tenant (SQLite, one writer, cannot), which evens out on
+ *   the next claims.
+ * - Fenced writes (appendEpochs, putCheckpoint, putResumeState, updateRun) are each ONE statement, so one round trip
+ *   and one implicit transaction: a data-modifying CTE first locks the job row under the fence condition
+ *   (`attempt = $2 AND status = 'running' AND lease_expires_at > now()`, re-checked on the newest row version when a
+ *   concurrent claim changed it) and the inserts select FROM that CTE, so they write nothing when the fence does not
+ *   hold; then LeaseLostError is thrown. Epoch batches are one INSERT … SELECT FROM unnest(…) ON CONFLICT DO UPDATE.
+ *   Writes that also delete rows of other tables (a terminal updateRun, deleteJob, a queued job's cancel) run as
+ *   explicit transactions instead: a later statement sees rows committed while the first one waited for the lock.
+ * - Database errors (unreachable, a failed write) propagate as they are; the runtime maps them. An idle pooled
+ *   connection that breaks is logged and replaced, never an uncaught 'error' event.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type {
+  CheckpointInfo,
+  Claim,
+  Dataset,
+  DatasetRecord,
+  EpochEvent,
+  Fence,
+  JobRecord,
+  JobStatus,
+  JobStore,
+  LeaseState,
+  ListJobsQuery,
+  Page,
+  RunPatch,
+} from '../jobs/types.js';
+import { TERMINAL_STATUSES } from '../jobs/types.js';
+import { LeaseLostError } from '../jobs/errors.js';
+import { decodeCursor, encodeCursor, packMatrix, unpackMatrix } from './codec.js';
+import { migratePostgres } from './pg-migrations.js';
+
+/** The subset of pino the store uses. */
+export interface PgStoreLogger {
+  warn(obj: object, msg?: string): void;
+}
+
+export interface PostgresStoreOptions {
+  connectionString: string;
+  /**
+   * Schema holding the tables (created when missing, and set as `search_path` on every pooled connection); absent:
+   * the server's default search_path (normally `public`). Lower-case letters, digits and underscores only.
+   */
+  schema?: string;
+  /** Pool size. Default 10. */
+  max?: number;
+  /** Give up connecting after this long (the caller sees the error instead of waiting forever). Default 5000 ms. */
+  connectionTimeoutMs?: number;
+  /** A statement running longer than this fails. Default 30 000 ms; 0 disables. */
+  statementTimeoutMs?: number;
+  /** Shown in pg_stat_activity. Default 'gradloom'. */
+  applicationName?: string;
+  logger?: PgStoreLogger;
+}
+
+interface JobRow {
+  seq: string; // bigint: pg returns it as a string
+  id: string;
+  tenant: string;
+  name: string | null;
+  status: JobStatus;
+  spec: string;
+  epoch: number;
+  epochs: number;
+  last_loss: number | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  updated_at: string;
+  error: string | null;
+  version: number;
+}
+
+interface DatasetRow {
+  id: string;
+  tenant: string;
+  name: string | null;
+  rows: number;
+  input_dim: number;
+  output_dim: number;
+  columns: string | null;
+  created_at: string;
+  bytes: number;
+  x?: Buffer;
+  y?: Buffer;
+}
+
+/** The columns a JobRecord needs (never the lease columns, never `SELECT *` of a wide row by accident). */
+const JOB_COLS = `seq, id, tenant, name, status, spec, epoch, epochs, last_loss, created_at, started_at, finished_at,
+  updated_at, error, version`;
+/** The database clock as an ISO 8601 string, the format of Date.prototype.toISOString (JobRecord timestamps). */
+const NOW_ISO = `to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+/** The fence condition on table alias-free `jobs` with $1 = job id, $2 = attempt. */
+const FENCE_WHERE = `id = $1 AND attempt = $2 AND status = 'running' AND lease_expires_at > now()`;
+
+function rowToJob(r: JobRow): JobRecord {
+  return {
+    id: r.id,
+    tenant: r.tenant,
+    name: r.name,
+    status: r.status,
+    spec: JSON.parse(r.spec),
+    epoch: r.epoch,
+    epochs: r.epochs,
+    lastLoss: r.last_loss,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    updatedAt: r.updated_at,
+    error: r.error === null ? null : JSON.parse(r.error),
+    version: r.version,
+  };
+}
+
+function rowToDatasetRecord(r: DatasetRow): DatasetRecord {
+  return {
+    id: r.id,
+    tenant: r.tenant,
+    name: r.name,
+    rows: r.rows,
+    inputDim: r.input_dim,
+    outputDim: r.output_dim,
+    columns: r.columns === null ? null : JSON.parse(r.columns),
+    createdAt: r.created_at,
+    bytes: r.bytes,
+  };
+}
+
+const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+const toBytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export class PostgresJobStore implements JobStore {
+  readonly kind = 'postgres';
+  readonly pool: pg.Pool;
+  /** How the pool connects (schema, timeouts): PgBus's LISTEN connection uses the same. */
+  readonly clientConfig: pg.ClientConfig;
+  /** Statements sent (each query call is one round trip), for the cost figures in bench/store.ts. */
+  statements = 0;
+  private closed = false;
+
+  constructor(
+    pool: pg.Pool,
+    clientConfig: pg.ClientConfig,
+    private readonly logger?: PgStoreLogger,
+  ) {
+    this.pool = pool;
+    this.clientConfig = clientConfig;
+  }
+
+  private async q<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    this.statements++;
+    return this.pool.query<R>(sql, params);
+  }
+
+  /** Runs `fn` in a transaction on one pooled connection (BEGIN and COMMIT count as statements). */
+  private async tx<T>(fn: (query: <R extends pg.QueryResultRow>(sql: string, params?: unknown[]) => Promise<pg.QueryResult<R>>) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    const query = <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> => {
+      this.statements++;
+      return client.query<R>(sql, params);
+    };
+    let broken = false;
+    // A checked-out client has no pool listener: without this, a connection lost mid-transaction would emit an
+    // unhandled 'error' and crash the process. The failing query rejects by itself.
+    const onError = (err: Error): void => {
+      broken = true;
+      this.logger?.warn({ err }, 'postgres connection lost during a transaction');
+    };
+    client.on('error', onError);
+    try {
+      await query('BEGIN');
+      const out = await fn(query);
+      await query('COMMIT');
+      return out;
+    } catch (err) {
+      try {
+        await query('ROLLBACK');
+      } catch {
+        broken = true; // the connection itself failed: do not hand it back to the pool
+      }
+      throw err;
+    } finally {
+      client.removeListener('error', onError);
+      client.release(broken);
+    }
+  }
+
+  async createJob(job: JobRecord, idempotencyKey?: string): Promise<{ job: JobRecord; created: boolean }> {
+    const params = [
+      job.id, job.tenant, job.name, job.status, JSON.stringify(job.spec), job.epoch, job.epochs, job.lastLoss,
+      job.createdAt, job.startedAt, job.finishedAt, job.updatedAt, job.error === null ? null : JSON.stringify(job.error),
+      job.version, idempotencyKey ?? null,
+    ];
+    const insert = `INSERT INTO jobs (id, tenant, name, status, spec, epoch, epochs, last_loss, created_at, started_at,
+        finished_at, updated_at, error, version, idempotency_key)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`;
+    if (idempotencyKey === undefined) {
+      const { rows } = await this.q<JobRow>(`${insert} RETURNING ${JOB_COLS}`, params);
+      return { job: rowToJob(rows[0]!), created: true };
+    }
+    // Two nodes submitting the same key at once: one inserts, the other finds its row (no unique-violation error).
+    for (let tries = 0; ; tries++) {
+      const { rows } = await this.q<JobRow>(
+        `${insert} ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING ${JOB_COLS}`,
+        params,
+      );
+      if (rows[0]) return { job: rowToJob(rows[0]), created: true };
+      const existing = await this.findJobByIdempotencyKey(job.tenant, idempotencyKey);
+      if (existing) return { job: existing, created: false };
+      // The conflicting row was deleted between the two statements: try the insert again (a few times at most).
+      if (tries >= 3) throw new Error(`job ${job.id}: idempotency key ${JSON.stringify(idempotencyKey)} kept conflicting`);
+    }
+  }
+
+  async findJobByIdempotencyKey(tenant: string, key: string): Promise<JobRecord | null> {
+    const { rows } = await this.q<JobRow>(`SELECT ${JOB_COLS} FROM jobs WHERE tenant = $1 AND idempotency_key = $2`, [
+      tenant,
+      key,
+    ]);
+    return rows[0] ? rowToJob(rows[0]) : null;
+  }
+
+  async getJob(tenant: string, id: string): Promise<JobRecord | null> {
+    const { rows } = await this.q<JobRow>(`SELECT ${JOB_COLS} FROM jobs WHERE tenant = $1 AND id = $2`, [tenant, id]);
+    return rows[0] ? rowToJob(rows[0]) : null;
+  }
+
+  /** Newest first, keyset-paginated on the insertion sequence (see SqliteJobStore.listJobs). */
+  async listJobs(query: ListJobsQuery): Promise<Page<JobRecord>> {
+    const limit = Math.max(1, Math.floor(query.limit));
+    let before = '9223372036854775807';
+    if (query.cursor !== undefined) {
+      const seq = decodeCursor(query.cursor);
+      if (seq === null) return { items: [], nextCursor: null };
+      before = seq;
+    }
+    const { rows } = query.status
+      ? await this.q<JobRow>(
+          `SELECT ${JOB_COLS} FROM jobs WHERE tenant = $1 AND status = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4`,
+          [query.tenant, query.status, before, limit + 1],
+        )
+      : await this.q<JobRow>(`SELECT ${JOB_COLS} FROM jobs WHERE tenant = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, [
+          query.tenant,
+          before,
+          limit + 1,
+        ]);
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    return { items: page.map(rowToJob), nextCursor: more ? encodeCursor(page[page.length - 1]!.seq) : null };
+  }
+
+  async listUnfinishedJobs(): Promise<JobRecord[]> {
+    const { rows } = await this.q<JobRow>(
+      `SELECT ${JOB_COLS} FROM jobs WHERE status IN ('queued', 'running') ORDER BY seq ASC`,
+    );
+    return rows.map(rowToJob);
+  }
+
+  async updateRun(fence: Fence, patch: RunPatch): Promise<JobRecord> {
+    const sets: string[] = [];
+    const params: unknown[] = [fence.jobId, fence.attempt];
+    const set = (column: string, value: unknown): void => {
+      params.push(value);
+      sets.push(`${column} = $${params.length}`);
+    };
+    if (patch.status !== undefined) set('status', patch.status);
+    if (patch.epoch !== undefined) set('epoch', patch.epoch);
+    if (patch.lastLoss !== undefined) set('last_loss', patch.lastLoss);
+    if (patch.startedAt !== undefined) set('started_at', patch.startedAt);
+    if (patch.finishedAt !== undefined) set('finished_at', patch.finishedAt);
+    if (patch.error !== undefined) set('error', patch.error === null ? null : JSON.stringify(patch.error));
+    // The fence requires status 'running', so the claim ends exactly when the patch sets another status.
+    if (patch.status !== undefined && patch.status !== 'running') sets.push('lease_owner = NULL', 'lease_expires_at = NULL');
+    sets.push(`updated_at = ${NOW_ISO}`, 'version = version + 1');
+    const update = `UPDATE jobs SET ${sets.join(', ')} WHERE ${FENCE_WHERE} RETURNING ${JOB_COLS}`;
+
+    if (patch.status === undefined || !TERMINAL_STATUSES.includes(patch.status)) {
+      const { rows } = await this.q<JobRow>(update, params);
+      if (!rows[0]) throw new LeaseLostError(fence.jobId, fence.attempt);
+      return rowToJob(rows[0]);
+    }
+    // A finished job never resumes: its crash-recovery snapshot goes in the same transaction.
+    return this.tx(async (query) => {
+      const { rows } = await query<JobRow>(update, params);
+      if (!rows[0]) throw new LeaseLostError(fence.jobId, fence.attempt);
+      await query('DELETE FROM resume_states WHERE job_id = $1', [fence.jobId]);
+      return rowToJob(rows[0]);
+    });
+  }
+
+  /**
+   * Fair order as in SQLite: the tenant with the fewest running jobs (live leases), then the tenant served longest
+   * ago, then the oldest job. Runnable: queued, or running with an expired lease. One statement: pick and lock
+   * (skipping rows other claimers hold), claim, and record the tenant as served.
+   */
+  async claimNext(owner: string, leaseMs: number): Promise<Claim | null> {
+    const { rows } = await this.q<JobRow & { attempt: number }>(
+      `WITH live AS (
+         SELECT tenant, count(*) AS n FROM jobs WHERE status = 'running' AND lease_expires_at > now() GROUP BY tenant
+       ), pick AS (
+         SELECT j.id FROM jobs j
+           LEFT JOIN live r ON r.tenant = j.tenant
+           LEFT JOIN tenant_dispatch d ON d.tenant = j.tenant
+         WHERE j.status = 'queued'
+            OR (j.status = 'running' AND (j.lease_expires_at IS NULL OR j.lease_expires_at <= now()))
+         ORDER BY COALESCE(r.n, 0), COALESCE(d.served, 0), j.seq
+         LIMIT 1
+         FOR UPDATE OF j SKIP LOCKED
+       ), claimed AS (
+         UPDATE jobs SET status = 'running', attempt = attempt + 1, lease_owner = $1,
+           lease_expires_at = now() + $2 * interval '1 millisecond',
+           started_at = COALESCE(started_at, ${NOW_ISO}), updated_at = ${NOW_ISO}, version = version + 1
+         FROM pick WHERE jobs.id = pick.id
+         RETURNING ${JOB_COLS.replace(/(\w+)/g, 'jobs.$1')}, jobs.attempt
+       ), served AS (
+         INSERT INTO tenant_dispatch (tenant, served) SELECT tenant, nextval('tenant_dispatch_served') FROM claimed
+         ON CONFLICT (tenant) DO UPDATE SET served = excluded.served
+       )
+       SELECT * FROM claimed`,
+      [owner, leaseMs],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return { job: rowToJob(row), fence: { jobId: row.id, attempt: row.attempt } };
+  }
+
+  async renewLease(fence: Fence, leaseMs: number): Promise<LeaseState> {
+    const { rows } = await this.q<{ cancel_requested: boolean }>(
+      `UPDATE jobs SET lease_expires_at = now() + $3 * interval '1 millisecond' WHERE ${FENCE_WHERE}
+       RETURNING cancel_requested`,
+      [fence.jobId, fence.attempt, leaseMs],
+    );
+    if (!rows[0]) return { held: false, cancelRequested: false };
+    return { held: true, cancelRequested: rows[0].cancel_requested };
+  }
+
+  async countQueued(): Promise<number> {
+    const { rows } = await this.q<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE status = 'queued'`);
+    return rows[0]!.n;
+  }
+
+  async listRunning(limit: number): Promise<JobRecord[]> {
+    const { rows } = await this.q<JobRow>(
+      `SELECT ${JOB_COLS} FROM jobs WHERE status = 'running' ORDER BY seq LIMIT $1`,
+      [Math.max(0, Math.floor(limit))],
+    );
+    return rows.map(rowToJob);
+  }
+
+  async requestCancel(tenant: string, id: string, now: string): Promise<{ job: JobRecord; cancelledNow: boolean } | null> {
+    return this.tx(async (query) => {
+      // Locked: a claim (which would turn a queued job into a running one) waits for this decision, or skips the job.
+      const { rows } = await query<JobRow>(`SELECT ${JOB_COLS} FROM jobs WHERE tenant = $1 AND id = $2 FOR UPDATE`, [
+        tenant,
+        id,
+      ]);
+      const job = rows[0];
+      if (!job) return null;
+      if (job.status === 'queued') {
+        const updated = await query<JobRow>(
+          `UPDATE jobs SET status = 'cancelled', finished_at = $2, updated_at = $2, version = version + 1,
+             lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 RETURNING ${JOB_COLS}`,
+          [id, now],
+        );
+        await query('DELETE FROM resume_states WHERE job_id = $1', [id]);
+        return { job: rowToJob(updated.rows[0]!), cancelledNow: true };
+      }
+      if (job.status === 'running') await query('UPDATE jobs SET cancel_requested = true WHERE id = $1', [id]);
+      return { job: rowToJob(job), cancelledNow: false };
+    });
+  }
+
+  /**
+   * A random 32-byte key every node of the deployment shares, drawn by the first node that asks for `name` (for
+   * example the stream-token HMAC key: `new StreamTokenIssuer(ttl, await store.sharedSecret('stream_tokens'))`).
+   * Not part of JobStore: one process (SQLite) can keep its keys in memory.
+   */
+  async sharedSecret(name: string): Promise<Buffer> {
+    await this.q('INSERT INTO shared_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [
+      name,
+      randomBytes(32),
+    ]);
+    // A separate statement: it sees the row a concurrent first caller committed while the insert above waited.
+    const { rows } = await this.q<{ value: Buffer }>('SELECT value FROM shared_secrets WHERE name = $1', [name]);
+    return rows[0]!.value;
+  }
+
+  async ping(): Promise<void> {
+    await this.q('SELECT 1');
+  }
+
+  async deleteJob(tenant: string, id: string): Promise<boolean> {
+    return this.tx(async (query) => {
+      // Deleting the row first takes its lock: a fenced write in flight commits first (and is deleted below) or
+      // waits and then finds no job (LeaseLostError). Each DELETE below sees what committed before it.
+      const { rowCount } = await query('DELETE FROM jobs WHERE tenant = $1 AND id = $2', [tenant, id]);
+      if (!rowCount) return false;
+      await query('DELETE FROM epochs WHERE job_id = $1', [id]);
+      await query('DELETE FROM checkpoints WHERE job_id = $1', [id]);
+      await query('DELETE FROM resume_states WHERE job_id = $1', [id]);
+      return true;
+    });
+  }
+
+  /**
+   * One statement per batch: fence the job row and move its `epoch`/`lastLoss` to the batch's last event, then
+   * upsert the batch's rows (re-running epochs after a resume point replaces them with the same values).
+   */
+  async appendEpochs(fence: Fence, events: EpochEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    // ON CONFLICT DO UPDATE cannot touch one row twice in a statement: a batch that repeats an epoch keeps its last.
+    const byEpoch = new Map<number, EpochEvent>();
+    for (const e of events) byEpoch.set(e.epoch, e);
+    const batch = [...byEpoch.values()];
+    const last = events[events.length - 1]!;
+    const { rows } = await this.q<{ held: number }>(
+      `WITH fence AS (
+         UPDATE jobs SET epoch = $3, last_loss = $4, updated_at = ${NOW_ISO}, version = version + 1
+         WHERE ${FENCE_WHERE} RETURNING id
+       ), ins AS (
+         INSERT INTO epochs (job_id, epoch, loss, val_loss, elapsed_ms)
+         SELECT fence.id, e.epoch, e.loss, e.val_loss, e.elapsed_ms
+         FROM fence, unnest($5::int[], $6::float8[], $7::float8[], $8::float8[]) AS e(epoch, loss, val_loss, elapsed_ms)
+         ON CONFLICT (job_id, epoch) DO UPDATE
+           SET loss = excluded.loss, val_loss = excluded.val_loss, elapsed_ms = excluded.elapsed_ms
+       )
+       SELECT count(*)::int AS held FROM fence`,
+      [
+        fence.jobId,
+        fence.attempt,
+        last.epoch,
+        last.loss,
+        batch.map((e) => e.epoch),
+        batch.map((e) => e.loss),
+        batch.map((e) => e.valLoss ?? null),
+        batch.map((e) => e.elapsedMs),
+      ],
+    );
+    if (rows[0]!.held === 0) throw new LeaseLostError(fence.jobId, fence.attempt);
+  }
+
+  async getEpochs(jobId: string, fromEpoch = 1, limit?: number): Promise<EpochEvent[]> {
+    this.statements++;
+    const { rows } = await this.pool.query<[number, number, number | null, number]>({
+      text: 'SELECT epoch, loss, val_loss, elapsed_ms FROM epochs WHERE job_id = $1 AND epoch >= $2 ORDER BY epoch LIMIT $3',
+      values: [jobId, fromEpoch, limit ?? null],
+      rowMode: 'array',
+    });
+    const out: EpochEvent[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      out[i] = r[2] === null ? { epoch: r[0], loss: r[1], elapsedMs: r[3] } : { epoch: r[0], loss: r[1], valLoss: r[2], elapsedMs: r[3] };
+    }
+    return out;
+  }
+
+  async putCheckpoint(fence: Fence, info: CheckpointInfo, safetensors: Uint8Array, resumeState?: Uint8Array): Promise<void> {
+    const { rows } = await this.q<{ held: number }>(
+      `WITH fence AS (
+         SELECT id FROM jobs WHERE ${FENCE_WHERE} FOR UPDATE
+       ), ckpt AS (
+         INSERT INTO checkpoints (job_id, kind, epoch, created_at, bytes, data)
+         SELECT id, $3, $4, $5, $6, $7 FROM fence
+         ON CONFLICT (job_id, kind, epoch) DO UPDATE
+           SET created_at = excluded.created_at, bytes = excluded.bytes, data = excluded.data
+       ), resume AS (
+         INSERT INTO resume_states (job_id, epoch, created_at, safetensors, state)
+         SELECT id, $4, ${NOW_ISO}, $7, $8 FROM fence WHERE $8::bytea IS NOT NULL
+         ON CONFLICT (job_id) DO UPDATE
+           SET epoch = excluded.epoch, created_at = excluded.created_at, safetensors = excluded.safetensors,
+               state = excluded.state
+       )
+       SELECT count(*)::int AS held FROM fence`,
+      [
+        fence.jobId,
+        fence.attempt,
+        info.kind,
+        info.epoch,
+        info.createdAt,
+        safetensors.byteLength,
+        asBuffer(safetensors),
+        resumeState ? asBuffer(resumeState) : null,
+      ],
+    );
+    if (rows[0]!.held === 0) throw new LeaseLostError(fence.jobId, fence.attempt);
+  }
+
+  async putResumeState(fence: Fence, epoch: number, safetensors: Uint8Array, resumeState: Uint8Array): Promise<void> {
+    const { rows } = await this.q<{ held: number }>(
+      `WITH fence AS (
+         SELECT id FROM jobs WHERE ${FENCE_WHERE} FOR UPDATE
+       ), resume AS (
+         INSERT INTO resume_states (job_id, epoch, created_at, safetensors, state)
+         SELECT id, $3, ${NOW_ISO}, $4, $5 FROM fence
+         ON CONFLICT (job_id) DO UPDATE
+           SET epoch = excluded.epoch, created_at = excluded.created_at, safetensors = excluded.safetensors,
+               state = excluded.state
+       )
+       SELECT count(*)::int AS held FROM fence`,
+      [fence.jobId, fence.attempt, epoch, asBuffer(safetensors), asBuffer(resumeState)],
+    );
+    if (rows[0]!.held === 0) throw new LeaseLostError(fence.jobId, fence.attempt);
+  }
+
+  async listCheckpoints(jobId: string): Promise<CheckpointInfo[]> {
+    const { rows } = await this.q<{ kind: 'final' | 'periodic'; epoch: number; created_at: string; bytes: number }>(
+      `SELECT kind, epoch, created_at, bytes FROM checkpoints WHERE job_id = $1 ORDER BY epoch, kind DESC`,
+      [jobId],
+    );
+    return rows.map((r) => ({ kind: r.kind, epoch: r.epoch, createdAt: r.created_at, bytes: r.bytes }));
+  }
+
+  async getCheckpoint(jobId: string, epoch?: number): Promise<{ info: CheckpointInfo; safetensors: Uint8Array } | null> {
+    // The inner query chooses the row from the key columns only; the outer one reads that one checkpoint's bytes.
+    const { rows } = await this.q<{ kind: 'final' | 'periodic'; epoch: number; created_at: string; bytes: number; data: Buffer }>(
+      `SELECT c.kind, c.epoch, c.created_at, c.bytes, c.data FROM checkpoints c
+       WHERE (c.job_id, c.kind, c.epoch) = (
+         SELECT job_id, kind, epoch FROM checkpoints WHERE job_id = $1 AND ($2::int IS NULL OR epoch = $2)
+         ORDER BY CASE kind WHEN 'final' THEN 0 ELSE 1 END, epoch DESC LIMIT 1)`,
+      [jobId, epoch ?? null],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      info: { kind: row.kind, epoch: row.epoch, createdAt: row.created_at, bytes: row.bytes },
+      safetensors: toBytes(row.data),
+    };
+  }
+
+  async getResumeState(jobId: string): Promise<{ epoch: number; safetensors: Uint8Array; resumeState: Uint8Array } | null> {
+    const { rows } = await this.q<{ epoch: number; safetensors: Buffer; state: Buffer }>(
+      'SELECT epoch, safetensors, state FROM resume_states WHERE job_id = $1',
+      [jobId],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return { epoch: row.epoch, safetensors: toBytes(row.safetensors), resumeState: toBytes(row.state) };
+  }
+
+  async createDataset(dataset: Dataset): Promise<DatasetRecord> {
+    const x = packMatrix(dataset.x, dataset.inputDim);
+    const y = packMatrix(dataset.y, dataset.outputDim);
+    const bytes = dataset.bytes > 0 ? dataset.bytes : x.byteLength + y.byteLength;
+    const { rows } = await this.q<DatasetRow>(
+      `INSERT INTO datasets (id, tenant, name, rows, input_dim, output_dim, columns, created_at, bytes, x, y)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       RETURNING id, tenant, name, rows, input_dim, output_dim, columns, created_at, bytes`,
+      [
+        dataset.id, dataset.tenant, dataset.name, dataset.rows, dataset.inputDim, dataset.outputDim,
+        dataset.columns === null ? null : JSON.stringify(dataset.columns), dataset.createdAt, bytes, x, y,
+      ],
+    );
+    return rowToDatasetRecord(rows[0]!);
+  }
+
+  async getDataset(tenant: string, id: string): Promise<Dataset | null> {
+    const { rows } = await this.q<DatasetRow>('SELECT * FROM datasets WHERE tenant = $1 AND id = $2', [tenant, id]);
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      ...rowToDatasetRecord(row),
+      x: unpackMatrix(row.x!, row.rows, row.input_dim),
+      y: unpackMatrix(row.y!, row.rows, row.output_dim),
+    };
+  }
+
+  async getDatasetRecord(tenant: string, id: string): Promise<DatasetRecord | null> {
+    const { rows } = await this.q<DatasetRow>(
+      `SELECT id, tenant, name, rows, input_dim, output_dim, columns, created_at, bytes
+       FROM datasets WHERE tenant = $1 AND id = $2`,
+      [tenant, id],
+    );
+    return rows[0] ? rowToDatasetRecord(rows[0]) : null;
+  }
+
+  async deleteDataset(tenant: string, id: string): Promise<boolean> {
+    const { rowCount } = await this.q('DELETE FROM datasets WHERE tenant = $1 AND id = $2', [tenant, id]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  /** The same estimate as SqliteJobStore.tenantUsage, in one round trip. */
+  async tenantUsage(tenant: string): Promise<{ bytes: number; queued: number; running: number }> {
+    const { rows } = await this.q<{ bytes: string; queued: number; running: number }>(
+      `SELECT
+         COALESCE((SELECT sum(octet_length(spec) + 200) + sum(epoch) * 24 FROM jobs WHERE tenant = $1), 0)
+         + COALESCE((SELECT sum(c.bytes) FROM checkpoints c JOIN jobs j ON j.id = c.job_id WHERE j.tenant = $1), 0)
+         + COALESCE((SELECT sum(octet_length(r.safetensors) + octet_length(r.state)) FROM resume_states r
+                     JOIN jobs j ON j.id = r.job_id WHERE j.tenant = $1), 0)
+         + COALESCE((SELECT sum(bytes) FROM datasets WHERE tenant = $1), 0) AS bytes,
+         (SELECT count(*)::int FROM jobs WHERE tenant = $1 AND status = 'queued') AS queued,
+         (SELECT count(*)::int FROM jobs WHERE tenant = $1 AND status = 'running') AS running`,
+      [tenant],
+    );
+    const r = rows[0]!;
+    return { bytes: Number(r.bytes), queued: r.queued, running: r.running };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+}
+
+/** The pg config shared by the store's pool, its migration connection and PgBus's listener. */
+export function pgClientConfig(
+  opts: Pick<PostgresStoreOptions, 'connectionString' | 'schema' | 'connectionTimeoutMs' | 'statementTimeoutMs' | 'applicationName'>,
+): pg.ClientConfig {
+  if (opts.schema !== undefined && !SCHEMA_NAME.test(opts.schema)) {
+    throw new Error(`schema ${JSON.stringify(opts.schema)} is not a plain identifier (a-z, 0-9, _; at most 63 characters)`);
+  }
+  const statementTimeout = opts.statementTimeoutMs ?? 30_000;
+  return {
+    connectionString: opts.connectionString,
+    connectionTimeoutMillis: opts.connectionTimeoutMs ?? 5000,
+    application_name: opts.applicationName ?? 'gradloom',
+    ...(statementTimeout > 0 ? { statement_timeout: statementTimeout } : {}),
+    ...(opts.schema !== undefined ? { options: `-c search_path=${opts.schema}` } : {}),
+  };
+}
+
+/**
+ * Connects, migrates (one node at a time, under an advisory lock) and returns the store. Throws when the database
+ * cannot be reached or its schema is newer than this build.
+ */
+export async function createPostgresStore(opts: PostgresStoreOptions): Promise<PostgresJobStore> {
+  const config = pgClientConfig(opts);
+  const migrator = new pg.Client(config);
+  migrator.on('error', (err) => opts.logger?.warn({ err }, 'postgres migration connection error'));
+  await migrator.connect();
+  try {
+    await migratePostgres(migrator, opts.schema);
+  } finally {
+    await migrator.end().catch(() => {});
+  }
+  const pool = new pg.Pool({ ...config, max: opts.max ?? 10 });
+  // An idle pooled connection that breaks (server restart, network cut) emits 'error' on the pool; unhandled it
+  // would crash the process. The pool drops that connection; the next query opens a new one or fails by itself.
+  pool.on('error', (err) => {
+    if (opts.logger) opts.logger.warn({ err }, 'postgres pool connection error (connection discarded)');
+    else console.warn('postgres pool connection error (connection discarded):', err.message);
+  });
+  return new PostgresJobStore(pool, config, opts.logger);
+}
