@@ -27,7 +27,7 @@ export { transpose, reshape } from './ops/shape.js';
 export { linear } from './ops/linear.js';
 export { mseLoss } from './ops/loss.js';
 export type { Reduction } from './ops/loss.js';
-export { Generator, defaultGenerator, manualSeed, uniformFill, normalFill } from './random.js';
+export { Generator, defaultGenerator, manualSeed, uniformFill, normalFill, randperm } from './random.js';
 export * as kernels from './kernels/index.js';
 export type { GeneratorState } from './random.js';
 export { saveSafetensors, loadSafetensors } from './safetensors.js';

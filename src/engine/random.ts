@@ -194,6 +194,24 @@ export function manualSeed(seed: number | bigint): Generator {
   return defaultGenerator.manualSeed(seed);
 }
 
+/**
+ * torch.randperm(n, generator=gen) on the CPU (PyTorch 1.13's randperm_cpu): the identity, then for i = 0..n-2
+ * swap element i with element i + random() % (n - i), one 32-bit draw per swap. Checked against torch for n up to
+ * 100000 (test/fixtures/pytorch/experiments.json has two).
+ */
+export function randperm(n: number, gen: Generator = defaultGenerator): Int32Array {
+  if (!Number.isInteger(n) || n < 0 || n > 0x7fffffff) throw new ValueError(`randperm: n must be an integer in [0, 2^31), got ${n}`);
+  const r = new Int32Array(n);
+  for (let i = 0; i < n; i++) r[i] = i;
+  for (let i = 0; i < n - 1; i++) {
+    const z = gen.random() % (n - i);
+    const t = r[i]!;
+    r[i] = r[z + i]!;
+    r[z + i] = t;
+  }
+  return r;
+}
+
 const f32 = Math.fround;
 
 function checkUniformRange(from: number, to: number): void {

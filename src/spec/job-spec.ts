@@ -38,6 +38,15 @@ export const modelSpecSchema = z
 
 const matrix = z.array(z.array(finiteNumber));
 
+function isHttpUrl(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 export const inlineDataSchema = z
   .object({ kind: z.literal('inline'), x: matrix, y: matrix })
   .strict()
@@ -79,14 +88,116 @@ export const optimizerSpecSchema = z
   .discriminatedUnion('kind', [sgdSchema, adamSchema])
   .describe('torch.optim.SGD or torch.optim.Adam, with their PyTorch defaults');
 
+export const fractionValidationSchema = z
+  .object({
+    kind: z.literal('fraction'),
+    fraction: z
+      .number()
+      .gt(0, 'validation.fraction must be greater than 0 (and below 1)')
+      .lt(1, 'validation.fraction must be below 1 (and greater than 0)')
+      .describe('Share of the data held out: round(fraction * n) rows, at least 1, leaving at least 1 to train on'),
+  })
+  .strict()
+  .describe(
+    'Rows held out from the data. The split is deterministic from the seed: perm = torch.randperm(n, ' +
+      'generator=torch.Generator().manual_seed(seed)); validation = sorted(perm[:k]), training = sorted(perm[k:]), ' +
+      'k = floor(fraction * n + 0.5). It draws from a generator of its own, so the data and weights are drawn as without it',
+  );
+export const inlineValidationSchema = z
+  .object({ kind: z.literal('inline'), x: matrix, y: matrix })
+  .strict()
+  .describe('Validation rows given with the job; x is [m, inputDim], y is [m, outputDim]');
+export const datasetValidationSchema = z
+  .object({ kind: z.literal('dataset'), id: z.string().min(1) })
+  .strict()
+  .describe('A dataset uploaded with POST /v1/datasets, used as validation rows');
+export const validationSpecSchema = z
+  .discriminatedUnion('kind', [fractionValidationSchema, inlineValidationSchema, datasetValidationSchema])
+  .describe(
+    'Validation data: after each epoch the loss over all of it (same loss function, no gradient, one batch) is ' +
+      'reported as valLoss',
+  );
+
+export const earlyStoppingSchema = z
+  .object({
+    patience: z
+      .number()
+      .int('earlyStopping.patience must be a whole number of epochs')
+      .min(1, 'earlyStopping.patience must be at least 1 epoch')
+      .describe('Stop after this many epochs in a row without improvement'),
+    minDelta: finiteNumber
+      .min(0, 'earlyStopping.minDelta must be >= 0')
+      .default(0)
+      .describe('An epoch improves when valLoss + minDelta < the best valLoss so far (Keras and Lightning)'),
+  })
+  .strict()
+  .describe("Stop on the validation loss; the job's final checkpoint is then the best epoch's weights");
+
+export const stepSchedulerSchema = z
+  .object({
+    kind: z.literal('step'),
+    stepSize: z
+      .number()
+      .int('scheduler.stepSize must be a whole number of epochs')
+      .min(1, 'scheduler.stepSize must be at least 1 epoch'),
+    gamma: finiteNumber.positive('scheduler.gamma must be > 0').default(0.1),
+  })
+  .strict()
+  .describe('torch.optim.lr_scheduler.StepLR(optimizer, step_size=stepSize, gamma=gamma)');
+export const cosineSchedulerSchema = z
+  .object({
+    kind: z.literal('cosine'),
+    tMax: z.number().int('scheduler.tMax must be a whole number of epochs').min(1, 'scheduler.tMax must be at least 1 epoch'),
+    etaMin: finiteNumber.min(0, 'scheduler.etaMin must be >= 0').default(0),
+  })
+  .strict()
+  .describe('torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=tMax, eta_min=etaMin)');
+export const schedulerSpecSchema = z
+  .discriminatedUnion('kind', [stepSchedulerSchema, cosineSchedulerSchema])
+  .describe(
+    'A learning-rate schedule, stepped once per epoch after the optimizer (scheduler.step() at the end of each ' +
+      'epoch), with PyTorch 1.13 numbers; with a schedule the tutorial net is trained by torch.optim.SGD',
+  );
+
 export const trainingSpecSchema = z
   .object({
     epochs: positiveInt.describe('Optimizer steps over the whole data set (one step per batch)'),
     loss: z.enum(['mse', 'sse']).describe('mse: mean of squared errors (nn.MSELoss()); sse: sum, as in the tutorial'),
     optimizer: optimizerSpecSchema,
     batchSize: positiveInt.optional().describe('Full batch when absent'),
+    validation: validationSpecSchema.optional(),
+    earlyStopping: earlyStoppingSchema.optional(),
+    scheduler: schedulerSpecSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((t, ctx) => {
+    if (t.earlyStopping && !t.validation) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['earlyStopping'],
+        message: 'training.earlyStopping needs training.validation (it stops on the validation loss); add e.g. {"kind": "fraction", "fraction": 0.2}',
+      });
+    }
+  });
+
+const TAG = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+export const warmStartSchema = z
+  .object({
+    jobId: z.uuid('warmStart.jobId must be the id (a UUID) of a job with a checkpoint'),
+    epoch: z
+      .number()
+      .int('warmStart.epoch must be a whole epoch number')
+      .positive('warmStart.epoch must be >= 1')
+      .optional()
+      .describe("A checkpoint epoch of that job (its list: GET /v1/jobs/:id/checkpoints); the final one when absent"),
+  })
+  .strict()
+  .describe(
+    "Start from another job's weights instead of the seed's initialisation (the model must have the same state-dict " +
+      'names and shapes). The seed still draws the data (and the initial weights, which are then replaced), so the ' +
+      'data are those of the same spec without warmStart',
+  );
 
 export const jobSpecSchema = z
   .object({
@@ -102,6 +213,22 @@ export const jobSpecSchema = z
       .optional()
       .describe('torch.manual_seed(seed) before drawing data and weights; drawn and recorded when absent'),
     checkpointEvery: positiveInt.optional().describe('Keep a checkpoint every k epochs'),
+    warmStart: warmStartSchema.optional(),
+    tags: z
+      .array(z.string().regex(TAG, 'a tag is 1-64 characters of A-Z a-z 0-9 _ . : -'))
+      .max(20, 'at most 20 tags')
+      .optional()
+      .describe('Labels to find the job by (GET /v1/jobs?tag=)'),
+    webhook: z
+      .object({
+        url: z
+          .string()
+          .max(2048, 'webhook.url is longer than 2048 characters')
+          .refine(isHttpUrl, 'webhook.url must be an absolute http:// or https:// URL'),
+      })
+      .strict()
+      .optional()
+      .describe('Told when the job ends (succeeded, failed or cancelled)'),
   })
   .strict()
   .meta({
@@ -136,3 +263,5 @@ export type JobSpec = z.output<typeof jobSpecSchema>;
 export type ModelSpec = JobSpec['model'];
 export type DataSpec = JobSpec['data'];
 export type OptimizerSpec = JobSpec['training']['optimizer'];
+export type ValidationSpec = NonNullable<JobSpec['training']['validation']>;
+export type SchedulerSpec = NonNullable<JobSpec['training']['scheduler']>;

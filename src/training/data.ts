@@ -4,10 +4,10 @@
  * rows draw nothing, so the model's initialisation is the first thing drawn after manual_seed(seed), as in the
  * linear-regression tutorial (manual_seed(0), then nn.Linear).
  */
-import { Generator, randn, Tensor, tensor } from '../engine/index.js';
+import { Generator, randn, randperm, Tensor, tensor } from '../engine/index.js';
 import type { JobSpec } from '../spec/job-spec.js';
 import type { TrainingData } from './protocol.js';
-import { checkRows } from './validate.js';
+import { checkDatasetFits, checkRows, checkValidationFraction, validationRowCount } from './validate.js';
 
 export interface Batch {
   x: Tensor;
@@ -45,6 +45,79 @@ export function buildData(spec: JobSpec, gen: Generator, rows?: TrainingData): B
       return {
         x: tensor(rows.x.slice(), { shape: [rows.n, inputDim] }),
         y: tensor(rows.y.slice(), { shape: [rows.n, outputDim] }),
+      };
+    }
+  }
+}
+
+/** The rows of `data` at `rows` (ascending indices), as new tensors. */
+function takeRows(data: Batch, rows: Int32Array): Batch {
+  const inDim = data.x.shape[1]!;
+  const outDim = data.y.shape[1]!;
+  const x = new Float32Array(rows.length * inDim);
+  const y = new Float32Array(rows.length * outDim);
+  rows.forEach((r, i) => {
+    x.set(data.x.data.subarray(r * inDim, (r + 1) * inDim), i * inDim);
+    y.set(data.y.data.subarray(r * outDim, (r + 1) * outDim), i * outDim);
+  });
+  return { x: tensor(x, { shape: [rows.length, inDim] }), y: tensor(y, { shape: [rows.length, outDim] }) };
+}
+
+export interface Split {
+  train: Batch;
+  /** Null when the spec names no validation data. */
+  validation: Batch | null;
+  /** For a `fraction` split: the held-out row indices of the data, ascending. */
+  validationRows: Int32Array | null;
+}
+
+/**
+ * The training and validation rows of a job. Without `training.validation` the data is returned as is (nothing is
+ * drawn, so a job's numbers are those it had before validation existed).
+ *
+ * `{kind: "fraction"}`: k = floor(fraction * n + 0.5) rows are held out, chosen by a permutation drawn from a
+ * generator of their own seeded with the job's seed, exactly as in PyTorch
+ *   perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+ *   val = perm[:k].sort().values; train = perm[k:].sort().values
+ * so the job's own generator (data, then weights) draws what it would draw without validation, and both parts keep
+ * the data's row order (mini-batches take consecutive training rows).
+ */
+export function splitData(spec: JobSpec & { seed: number }, data: Batch, validationRows?: TrainingData): Split {
+  const v = spec.training.validation;
+  if (!v) return { train: data, validation: null, validationRows: null };
+  const { inputDim, outputDim } = spec.model;
+  switch (v.kind) {
+    case 'fraction': {
+      const n = data.x.shape[0]!;
+      const problem = checkValidationFraction(v.fraction, n);
+      if (problem) throw new InvalidDataError(problem);
+      const k = validationRowCount(v.fraction, n);
+      const perm = randperm(n, new Generator(spec.seed));
+      const val = perm.slice(0, k).sort();
+      const train = perm.slice(k).sort();
+      return { train: takeRows(data, train), validation: takeRows(data, val), validationRows: val };
+    }
+    case 'inline': {
+      const problem = checkRows(v.x, v.y, inputDim, outputDim, 'training.validation');
+      if (problem) throw new InvalidDataError(problem);
+      return { train: data, validation: { x: fromRows(v.x, inputDim), y: fromRows(v.y, outputDim) }, validationRows: null };
+    }
+    case 'dataset': {
+      if (!validationRows) throw new InvalidDataError(`validation dataset ${v.id}: its rows were not provided to the trainer`);
+      const m = validationRows.n;
+      const fit = checkDatasetFits(
+        spec,
+        { id: v.id, rows: m, inputDim: m > 0 ? validationRows.x.length / m : inputDim, outputDim: m > 0 ? validationRows.y.length / m : outputDim },
+        'validation',
+      );
+      if (fit) throw new InvalidDataError(fit);
+      return {
+        train: data,
+        validation: {
+          x: tensor(validationRows.x.slice(), { shape: [validationRows.n, inputDim] }),
+          y: tensor(validationRows.y.slice(), { shape: [validationRows.n, outputDim] }),
+        },
+        validationRows: null,
       };
     }
   }

@@ -7,6 +7,10 @@
  * when `flushMs` has passed since the last post (and always before a checkpoint, a snapshot and the end). Every
  * epoch is posted exactly once, in order; at most ~1000/flushMs messages a second reach the runtime.
  *
+ * With `training.validation` a 'split' message follows 'started', each epoch report carries valLoss, and with
+ * early stopping the loop ends when the trainer says so; the end message then names the best epoch, whose weights
+ * are the final checkpoint.
+ *
  * Crash-recovery snapshots every `resumeSnapshotMs` (5 s by default, chosen by the runtime): a SIGKILL loses at most
  * that much training, while a snapshot of even a 10M-parameter model (~80 MB with Adam state, written in one SQLite
  * transaction) stays a small fraction of that interval.
@@ -24,13 +28,24 @@ export function runTrainingLoop(task: Omit<TrainTask, 'port'>, post: Post, now: 
   post({ type: 'started' });
   let trainer: Trainer;
   try {
-    trainer = Trainer.create(task.spec, task.data, task.resume);
+    trainer = Trainer.create(task.spec, task.data, task.resume, {
+      validationData: task.validationData,
+      initialWeights: task.initialWeights,
+    });
   } catch (err) {
     if (err instanceof InvalidDataError) {
       post({ type: 'end', outcome: 'invalid_data', epoch: 0, message: err.message });
       return;
     }
     throw err;
+  }
+  if (trainer.hasValidation) {
+    post({
+      type: 'split',
+      trainRows: trainer.trainRows,
+      validationRows: trainer.validationSize,
+      validationIndices: trainer.validationRows ? Array.from(trainer.validationRows) : null,
+    });
   }
   let pending: EpochReport[] = [];
   let lastFlush = now();
@@ -72,7 +87,9 @@ export function runTrainingLoop(task: Omit<TrainTask, 'port'>, post: Post, now: 
       return;
     }
     lastLoss = loss;
-    pending.push({ epoch: trainer.epoch, loss, elapsedMs: now() - task.startedAtMs });
+    const report: EpochReport = { epoch: trainer.epoch, loss, elapsedMs: now() - task.startedAtMs };
+    if (trainer.hasValidation) report.valLoss = finiteOrNull(trainer.lastValLoss);
+    pending.push(report);
     if (checkpointEvery !== undefined && trainer.epoch % checkpointEvery === 0 && !trainer.done) {
       flush();
       snapshot('checkpoint');
@@ -84,6 +101,19 @@ export function runTrainingLoop(task: Omit<TrainTask, 'port'>, post: Post, now: 
     }
   }
   flush();
-  const model = trainer.saveModel();
-  post({ type: 'end', outcome: 'succeeded', epoch: trainer.epoch, loss: lastLoss, safetensors: model }, buffersOf(model));
+  const final = trainer.finalModel();
+  const end: Extract<WorkerMessage, { type: 'end'; outcome: 'succeeded' }> = {
+    type: 'end',
+    outcome: 'succeeded',
+    epoch: trainer.epoch,
+    loss: lastLoss,
+    safetensors: final.safetensors,
+  };
+  if (trainer.hasValidation) end.valLoss = finiteOrNull(trainer.lastValLoss);
+  const es = trainer.earlyStopping;
+  if (es && es.bestValLoss !== null) end.best = { epoch: es.bestEpoch, valLoss: es.bestValLoss };
+  if (es?.stopped) end.stoppedEarly = { epoch: trainer.epoch, bestEpoch: es.bestEpoch };
+  post(end, buffersOf(final.safetensors));
 }
+
+const finiteOrNull = (v: number | null): number | null => (v !== null && Number.isFinite(v) ? v : null);

@@ -6,10 +6,11 @@
  * subtraction. torch.optim.SGD computes `p.add_(g, alpha=-lr)` as one fused multiply-add, which rounds once and
  * drifts from the tutorial's numbers after a few steps (measured: 0.26% apart at step 500, against 0 with the
  * tutorial's rule). The 'randn' net is the tutorial's program, so it gets the tutorial's update; every other
- * model and option combination is torch.optim's.
+ * model and option combination is torch.optim's. A learning-rate schedule makes it torch.optim's too: a PyTorch
+ * scheduler drives a torch.optim optimizer, so that is the program a schedule's numbers come from.
  */
 import { noGrad, optim, type Tensor } from '../engine/index.js';
-import type { ModelSpec, OptimizerSpec } from '../spec/job-spec.js';
+import type { ModelSpec, OptimizerSpec, SchedulerSpec } from '../spec/job-spec.js';
 
 export interface TrainingOptimizer {
   zeroGrad(): void;
@@ -43,8 +44,9 @@ class TutorialSGD implements TrainingOptimizer {
   }
 }
 
-export function isTutorialSgd(model: ModelSpec, spec: OptimizerSpec): boolean {
+export function isTutorialSgd(model: ModelSpec, spec: OptimizerSpec, scheduler?: SchedulerSpec): boolean {
   return (
+    scheduler === undefined &&
     model.kind === 'two_layer_net' &&
     (model.init ?? 'randn') === 'randn' &&
     spec.kind === 'sgd' &&
@@ -54,8 +56,16 @@ export function isTutorialSgd(model: ModelSpec, spec: OptimizerSpec): boolean {
   );
 }
 
-export function buildOptimizer(model: ModelSpec, spec: OptimizerSpec, params: Tensor[]): TrainingOptimizer {
-  if (isTutorialSgd(model, spec)) return new TutorialSGD(params, spec.lr);
+/** A learning-rate schedule over a torch.optim optimizer (never the tutorial's SGD, see isTutorialSgd). */
+export function buildScheduler(spec: SchedulerSpec, optimizer: TrainingOptimizer): optim.LRScheduler {
+  if (!(optimizer instanceof optim.Optimizer)) throw new Error('a learning-rate schedule needs a torch.optim optimizer');
+  return spec.kind === 'step'
+    ? new optim.StepLR(optimizer, spec.stepSize, spec.gamma ?? 0.1)
+    : new optim.CosineAnnealingLR(optimizer, spec.tMax, spec.etaMin ?? 0);
+}
+
+export function buildOptimizer(model: ModelSpec, spec: OptimizerSpec, params: Tensor[], scheduler?: SchedulerSpec): TrainingOptimizer {
+  if (isTutorialSgd(model, spec, scheduler)) return new TutorialSGD(params, spec.lr);
   if (spec.kind === 'sgd') {
     return new optim.SGD(params, {
       lr: spec.lr,

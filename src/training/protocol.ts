@@ -35,6 +35,14 @@ export interface TrainTask {
   spec: JobSpec & { seed: number };
   /** Rows of a `dataset` job, resolved by the runtime (the worker has no store). */
   data?: TrainingData;
+  /** Rows of a `training.validation: {kind: "dataset"}` job, resolved by the runtime likewise. */
+  validationData?: TrainingData;
+  /**
+   * `warmStart`: the state dict (safetensors, PyTorch names) the runtime resolved from the source job's checkpoint.
+   * It replaces the model's initial weights after the seed has drawn the data and the weights; ignored when
+   * resuming (the resume point has the weights). Names and shapes must fit the model, else the job ends invalid_data.
+   */
+  initialWeights?: Uint8Array;
   resume?: ResumePoint;
   port: MessagePort;
   control: SharedArrayBuffer;
@@ -49,18 +57,48 @@ export interface TrainTask {
 export interface EpochReport {
   epoch: number;
   loss: number;
+  /**
+   * With `training.validation`: the loss over the validation rows after the epoch's update(s) (no gradient, the
+   * job's loss function, one batch); null when it was not finite. Absent without validation.
+   */
+  valLoss?: number | null;
   elapsedMs: number;
+}
+
+/** How the data was split (posted once, after 'started', when the job has `training.validation`). */
+export interface SplitReport {
+  type: 'split';
+  /** Rows trained on and validated on. */
+  trainRows: number;
+  validationRows: number;
+  /** `fraction` only: the held-out row indices of the data, ascending (see src/training/data.ts splitData). */
+  validationIndices: number[] | null;
 }
 
 export type WorkerMessage =
   /** The worker has loaded and begins building the model: thread start-up is over. */
   | { type: 'started' }
+  | SplitReport
   | { type: 'epochs'; events: EpochReport[] }
   /** A checkpointEvery snapshot (user-visible) that is also a resume point. */
   | { type: 'checkpoint'; epoch: number; safetensors: Uint8Array; resumeState: Uint8Array }
   /** A crash-recovery snapshot only. */
   | { type: 'resume'; epoch: number; safetensors: Uint8Array; resumeState: Uint8Array }
-  | { type: 'end'; outcome: 'succeeded'; epoch: number; loss: number | null; safetensors: Uint8Array }
+  | {
+      type: 'end';
+      outcome: 'succeeded';
+      /** Epochs trained (the early-stopping epoch when stoppedEarly). */
+      epoch: number;
+      loss: number | null;
+      /** The final checkpoint: the last epoch's weights, or with early stopping the best epoch's (see `best`). */
+      safetensors: Uint8Array;
+      /** With validation: the last epoch's valLoss (null when not finite). */
+      valLoss?: number | null;
+      /** With early stopping: the epoch whose weights `safetensors` holds, and its valLoss. */
+      best?: { epoch: number; valLoss: number };
+      /** Set when early stopping ended training before training.epochs. */
+      stoppedEarly?: { epoch: number; bestEpoch: number };
+    }
   | { type: 'end'; outcome: 'cancelled' | 'interrupted'; epoch: number }
   | { type: 'end'; outcome: 'diverged'; epoch: number; loss: number; message: string }
   | { type: 'end'; outcome: 'invalid_data'; epoch: number; message: string };

@@ -35,6 +35,32 @@ const specs: Record<string, JobSpec & { seed: number }> = {
     training: { epochs: 40, loss: 'mse', optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9, nesterov: true } },
     seed: 3,
   }),
+  'Adam + cosine schedule past tMax, mini-batches, validation fraction': spec({
+    model: { kind: 'two_layer_net', inputDim: 6, hiddenDim: 5, outputDim: 2, bias: true, init: 'default' },
+    data: { kind: 'random', n: 13 },
+    training: {
+      epochs: 30,
+      loss: 'mse',
+      batchSize: 4,
+      optimizer: { kind: 'adam', lr: 0.02 },
+      scheduler: { kind: 'cosine', tMax: 7, etaMin: 0.001 },
+      validation: { kind: 'fraction', fraction: 0.3 },
+    },
+    seed: 12,
+  }),
+  'tutorial net + StepLR (torch.optim.SGD), early stopping that has not stopped yet at the snapshot': spec({
+    model: { kind: 'two_layer_net', inputDim: 20, hiddenDim: 8, outputDim: 3 },
+    data: { kind: 'random', n: 10 },
+    training: {
+      epochs: 60,
+      loss: 'sse',
+      optimizer: { kind: 'sgd', lr: 1e-3, momentum: 0.5 },
+      scheduler: { kind: 'step', stepSize: 4, gamma: 0.7 },
+      validation: { kind: 'fraction', fraction: 0.3 },
+      earlyStopping: { patience: 3, minDelta: 0 },
+    },
+    seed: 7,
+  }),
 };
 
 describe('snapshot and resume', () => {
@@ -42,12 +68,21 @@ describe('snapshot and resume', () => {
     it(`${name}: k epochs + snapshot + resume in a fresh trainer == uninterrupted, bit for bit`, () => {
       const straight = Trainer.create(s);
       const straightLosses: number[] = [];
-      while (!straight.done) straightLosses.push(straight.runEpoch());
+      const straightVal: (number | null)[] = [];
+      while (!straight.done) {
+        straightLosses.push(straight.runEpoch());
+        straightVal.push(straight.lastValLoss);
+      }
 
-      const k = Math.floor(s.training.epochs / 3);
+      // Before early stopping ends the run (when it does), and after an improvement so that best weights exist.
+      const k = Math.min(Math.floor(s.training.epochs / 3), straight.epoch - 2);
       const first = Trainer.create(s);
       const losses: number[] = [];
-      for (let i = 0; i < k; i++) losses.push(first.runEpoch());
+      const vals: (number | null)[] = [];
+      for (let i = 0; i < k; i++) {
+        losses.push(first.runEpoch());
+        vals.push(first.lastValLoss);
+      }
       // Round-trip through bytes, as the store does; the first trainer is dropped.
       const snap = first.snapshot();
       const resumed = Trainer.create(s, undefined, {
@@ -56,10 +91,25 @@ describe('snapshot and resume', () => {
         resumeState: snap.resumeState.slice(),
       });
       expect(resumed.epoch).toBe(k);
-      while (!resumed.done) losses.push(resumed.runEpoch());
+      while (!resumed.done) {
+        losses.push(resumed.runEpoch());
+        vals.push(resumed.lastValLoss);
+      }
 
       expect(losses).toEqual(straightLosses);
+      expect(vals).toEqual(straightVal);
+      expect(resumed.lr).toBe(straight.lr);
+      expect(resumed.earlyStopping).toEqual(straight.earlyStopping);
       expect(bytesEqual(resumed.saveModel(), straight.saveModel())).toBe(true);
+      if (s.training.earlyStopping) {
+        // The best epoch is before the snapshot and training stopped after it: the best weights came through it.
+        expect(straight.earlyStopping).toMatchObject({ stopped: true, bestEpoch: expect.any(Number) });
+        expect(straight.earlyStopping!.bestEpoch).toBeLessThanOrEqual(k);
+        expect(straight.epoch).toBeLessThan(s.training.epochs);
+      }
+      const [a, b] = [resumed.finalModel(), straight.finalModel()];
+      expect(a.epoch).toBe(b.epoch);
+      expect(bytesEqual(a.safetensors, b.safetensors)).toBe(true);
     });
   }
 });

@@ -3,3 +3,4 @@ export { Optimizer, type OptimizerStateDict, type ParamGroup, type ParamsArg, ty
 export { SGD, type SGDOptions } from './sgd.js';
 export { Adam, type AdamOptions } from './adam.js';
 export { serializeOptimizerState, deserializeOptimizerState } from './serialize.js';
+export { LRScheduler, StepLR, CosineAnnealingLR, type LRSchedulerStateDict } from './lr-scheduler.js';
