@@ -51,7 +51,7 @@ export function statusMessage(job: JobRecord): Extract<StreamMessage, { type: 's
 }
 
 export function epochMessage(e: EpochEvent): Extract<StreamMessage, { type: 'epoch' }> {
-  return e.valLoss === undefined || e.valLoss === null
+  return e.valLoss === undefined
     ? { type: 'epoch', epoch: e.epoch, loss: e.loss }
     : { type: 'epoch', epoch: e.epoch, loss: e.loss, valLoss: e.valLoss };
 }

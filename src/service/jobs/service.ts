@@ -5,13 +5,13 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import type { JobSpec } from '../../spec/job-spec.js';
-import { checkDatasetFits, checkPredictInput, checkSpecData } from '../../training/validate.js';
+import { checkDatasetFits, checkPredictInput, checkSpecData, checkWarmStartShapes, stateDictShapes } from '../../training/validate.js';
 import type { EventBus } from './bus.js';
 import { ConflictError, InvalidInputError, NotFoundError, QueueFullError, ShuttingDownError } from './errors.js';
 import type { StreamFeed } from './feed.js';
 import type { Predictor } from './predictions.js';
 import { newJobRecord } from './records.js';
-import type { EpochEvent, JobRecord, JobStore, ListJobsQuery, Page, StreamMessage } from './types.js';
+import type { EpochEvent, JobDetails, JobRecord, JobStore, ListJobsQuery, Page, StreamMessage } from './types.js';
 import { TERMINAL_STATUSES } from './types.js';
 
 export interface JobServiceOptions {
@@ -34,6 +34,12 @@ function canonical(value: unknown): string {
   );
 }
 
+function describeModel(model: JobSpec['model']): string {
+  return model.kind === 'linear_regression'
+    ? `linear_regression ${model.inputDim}-${model.outputDim}`
+    : `two_layer_net ${model.inputDim}-${model.hiddenDim}-${model.outputDim}${model.bias ? ' with biases' : ''}`;
+}
+
 export class JobService {
   private stopping = false;
 
@@ -51,7 +57,7 @@ export class JobService {
       const existing = await store.findJobByIdempotencyKey(tenant, idempotencyKey);
       if (existing) return { job: this.checkSameSpec(existing, spec, idempotencyKey), created: false };
     }
-    await this.checkData(tenant, spec);
+    const details = await this.checkData(tenant, spec);
     const queued = await store.countQueued();
     if (queued >= this.opts.maxQueued) {
       throw new QueueFullError(
@@ -62,7 +68,7 @@ export class JobService {
     const now = new Date().toISOString();
     // A job without a seed gets one drawn and recorded, so that it can be replayed exactly.
     const seed = spec.seed ?? randomInt(0, 2 ** 32);
-    const record = newJobRecord({ id: randomUUID(), tenant, spec, seed, now });
+    const record = { ...newJobRecord({ id: randomUUID(), tenant, spec, seed, now }), details };
     const result = await store.createJob(record, idempotencyKey);
     if (!result.created) return { job: this.checkSameSpec(result.job, spec, idempotencyKey!), created: false };
     bus.publish({ kind: 'jobs' });
@@ -73,15 +79,45 @@ export class JobService {
    * The one place a spec's data is checked against its model, beyond the schema the route applied: inline rows'
    * widths and values, a referenced dataset's existence and dimensions.
    */
-  private async checkData(tenant: string, spec: JobSpec): Promise<void> {
+  private async checkData(tenant: string, spec: JobSpec): Promise<JobDetails | null> {
+    const { store } = this.opts;
     const dataProblem = checkSpecData(spec);
     if (dataProblem) throw new InvalidInputError(dataProblem, 'invalid_data');
-    if (spec.data.kind === 'dataset') {
-      const ds = await this.opts.store.getDatasetRecord(tenant, spec.data.id);
-      if (!ds) throw new InvalidInputError(`dataset ${spec.data.id} does not exist`, 'unknown_dataset');
-      const fit = checkDatasetFits(spec, ds);
+    const datasets: [string, 'data' | 'validation'][] = [];
+    if (spec.data.kind === 'dataset') datasets.push([spec.data.id, 'data']);
+    if (spec.training.validation?.kind === 'dataset') datasets.push([spec.training.validation.id, 'validation']);
+    for (const [id, role] of datasets) {
+      const ds = await store.getDatasetRecord(tenant, id);
+      if (!ds) throw new InvalidInputError(`${role === 'validation' ? 'validation ' : ''}dataset ${id} does not exist`, 'unknown_dataset');
+      const fit = checkDatasetFits(spec, ds, role);
       if (fit) throw new InvalidInputError(fit, 'invalid_data');
     }
+    return spec.warmStart ? { warmStart: await this.resolveWarmStart(tenant, spec) } : null;
+  }
+
+  /** The checkpoint a warm start begins from: the source job's (this tenant's) final one, or the epoch named. */
+  private async resolveWarmStart(tenant: string, spec: JobSpec): Promise<NonNullable<JobDetails['warmStart']>> {
+    const { store } = this.opts;
+    const { jobId, epoch } = spec.warmStart!;
+    const source = await store.getJob(tenant, jobId);
+    if (!source) throw new InvalidInputError(`warmStart.jobId: job ${jobId} does not exist`, 'unknown_job');
+    const shapes = checkWarmStartShapes(spec, stateDictShapes(source.spec.model), `job ${jobId}'s model (${describeModel(source.spec.model)})`);
+    if (shapes) throw new InvalidInputError(shapes, 'incompatible_warm_start');
+    const infos = await store.listCheckpoints(jobId);
+    const chosen =
+      epoch === undefined
+        ? (infos.find((c) => c.kind === 'final') ?? infos.filter((c) => c.kind === 'periodic').at(-1))
+        : (infos.find((c) => c.epoch === epoch && c.kind === 'final') ?? infos.find((c) => c.epoch === epoch));
+    if (!chosen) {
+      const listed = infos.map((c) => c.epoch).join(', ') || 'none yet';
+      throw new InvalidInputError(
+        epoch === undefined
+          ? `warmStart: job ${jobId} (${source.status}) has no checkpoint to start from yet`
+          : `warmStart.epoch ${epoch}: job ${jobId} has no checkpoint at that epoch (its checkpoints: ${listed})`,
+        'no_checkpoint',
+      );
+    }
+    return { jobId, epoch: chosen.epoch, kind: chosen.kind };
   }
 
   /**

@@ -22,7 +22,7 @@ import { Control, type TrainingData, type TrainTask, type WorkerMessage } from '
 import { checkDatasetFits } from '../../training/validate.js';
 import type { WorkerPool } from '../pool/pool.js';
 import type { EventBus } from './bus.js';
-import { LeaseLostError } from './errors.js';
+import { InvalidInputError, LeaseLostError } from './errors.js';
 import { statusMessage } from './feed.js';
 import type { Fence, JobError, JobRecord, JobStore, RunPatch } from './types.js';
 
@@ -73,6 +73,25 @@ interface Run {
   firstEpoch: number;
   /** The first store write that failed during training: the job stops and fails, so its history has no gaps. */
   storeError: string | null;
+}
+
+interface RunInputs {
+  data?: TrainingData;
+  validationData?: TrainingData;
+  initialWeights?: Uint8Array;
+}
+
+/** How the validation rows were chosen, in words a user can reproduce (see src/training/data.ts splitData). */
+function splitRule(spec: JobRecord['spec']): string {
+  const v = spec.training.validation;
+  if (v?.kind === 'fraction') {
+    return (
+      `fraction ${v.fraction}: perm = torch.randperm(n, generator=torch.Generator().manual_seed(${spec.seed})); ` +
+      `validation rows = sorted(perm[:k]), training rows = sorted(perm[k:]), k = floor(${v.fraction} * n + 0.5)`
+    );
+  }
+  if (v?.kind === 'dataset') return `dataset ${v.id}: all of its rows`;
+  return 'inline: the rows given in training.validation';
 }
 
 function toFloat32(rows: number[][], width: number): Float32Array {
@@ -223,17 +242,16 @@ export class RunSupervisor {
     const { store } = this.opts;
     const id = run.job.id;
     const resume = await store.getResumeState(id);
-    let data: TrainingData | undefined;
     const spec = run.job.spec;
-    if (spec.data.kind === 'dataset') {
-      const ds = await store.getDataset(run.job.tenant, spec.data.id);
-      const problem = ds ? checkDatasetFits(spec, ds) : `dataset ${spec.data.id} no longer exists`;
-      if (problem || !ds) {
-        await this.finish(run, 'failed', { code: 'invalid_data', message: problem! });
-        return;
-      }
-      data = { n: ds.rows, x: toFloat32(ds.x, ds.inputDim), y: toFloat32(ds.y, ds.outputDim) };
+    let inputs: RunInputs;
+    try {
+      inputs = await this.resolveInputs(run.job, resume !== null);
+    } catch (err) {
+      if (!(err instanceof InvalidInputError)) throw err;
+      await this.finish(run, 'failed', { code: 'invalid_data', message: err.message });
+      return;
     }
+    const { data, validationData, initialWeights } = inputs;
     const resumeEpoch = resume?.epoch ?? 0;
     run.firstEpoch = resumeEpoch;
     const resumeLoss = resumeEpoch > 0 ? ((await store.getEpochs(id, resumeEpoch, 1))[0]?.loss ?? null) : null;
@@ -267,6 +285,8 @@ export class RunSupervisor {
       jobId: id,
       spec,
       data,
+      validationData,
+      initialWeights,
       resume: resume ?? undefined,
       port: port2,
       control: run.control.buffer as SharedArrayBuffer,
@@ -289,6 +309,33 @@ export class RunSupervisor {
     await run.chain;
     port1.close();
     await this.settle(run, failure);
+  }
+
+  /**
+   * What the worker needs beyond the spec, read from the store: the rows of a dataset the job trains or validates
+   * on, and a warm start's weights (not when resuming: the resume point has the weights). Something removed since
+   * the job was accepted fails it with invalid_data.
+   */
+  private async resolveInputs(job: JobRecord, resuming: boolean): Promise<RunInputs> {
+    const { store } = this.opts;
+    const spec = job.spec;
+    const rowsOf = async (id: string, role: 'data' | 'validation'): Promise<TrainingData> => {
+      const ds = await store.getDataset(job.tenant, id);
+      const problem = ds ? checkDatasetFits(spec, ds, role) : `${role === 'validation' ? 'validation ' : ''}dataset ${id} no longer exists`;
+      if (problem || !ds) throw new InvalidInputError(problem!);
+      return { n: ds.rows, x: toFloat32(ds.x, ds.inputDim), y: toFloat32(ds.y, ds.outputDim) };
+    };
+    const inputs: RunInputs = {};
+    if (spec.data.kind === 'dataset') inputs.data = await rowsOf(spec.data.id, 'data');
+    const v = spec.training.validation;
+    if (v?.kind === 'dataset') inputs.validationData = await rowsOf(v.id, 'validation');
+    const from = job.details?.warmStart;
+    if (from && !resuming) {
+      const ckpt = await store.getCheckpoint(from.jobId, from.epoch);
+      if (!ckpt) throw new InvalidInputError(`warmStart: the checkpoint of job ${from.jobId} at epoch ${from.epoch} no longer exists`);
+      inputs.initialWeights = ckpt.safetensors;
+    }
+    return inputs;
   }
 
   /**
@@ -348,12 +395,25 @@ export class RunSupervisor {
         return;
       case 'started':
         return;
+      case 'split':
+        run.job = await store.updateRun(run.fence, {
+          details: {
+            ...run.job.details,
+            split: {
+              trainRows: m.trainRows,
+              validationRows: m.validationRows,
+              rule: splitRule(run.job.spec),
+            },
+          },
+        });
+        return;
       case 'end':
         run.end = m;
         if (m.outcome === 'succeeded') {
+          // With early stopping the final weights are the best epoch's, and the checkpoint says so.
           await store.putCheckpoint(
             run.fence,
-            { epoch: m.epoch, kind: 'final', createdAt: new Date().toISOString(), bytes: m.safetensors.byteLength },
+            { epoch: m.best?.epoch ?? m.epoch, kind: 'final', createdAt: new Date().toISOString(), bytes: m.safetensors.byteLength },
             m.safetensors,
           );
         }
@@ -465,6 +525,13 @@ export class RunSupervisor {
     if (end && end.outcome === 'succeeded') {
       patch.epoch = end.epoch;
       patch.lastLoss = end.loss;
+      if (end.best || end.stoppedEarly) {
+        patch.details = {
+          ...run.job.details,
+          ...(end.best ? { best: end.best } : {}),
+          ...(end.stoppedEarly ? { stoppedEarly: end.stoppedEarly } : {}),
+        };
+      }
     }
     await this.write(run, patch);
     this.opts.logger.info({ jobId: run.job.id, status, epoch: run.job.epoch, error }, 'job finished');

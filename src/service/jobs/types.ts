@@ -30,6 +30,19 @@ export interface JobRecord {
   error: JobError | null;
   /** Monotonic counter bumped on every state change; used for optimistic updates and cursor stability. */
   version: number;
+  /** What the run recorded beyond its status: the validation split, early stopping, the warm start's source. */
+  details?: JobDetails | null;
+}
+
+export interface JobDetails {
+  /** With training.validation: how many rows trained and validated, and how they were chosen. */
+  split?: { trainRows: number; validationRows: number; rule: string };
+  /** Early stopping ended training at `epoch`; the final checkpoint holds `bestEpoch`'s weights. */
+  stoppedEarly?: { epoch: number; bestEpoch: number };
+  /** With validation: the epoch with the lowest valLoss (the final checkpoint's weights under early stopping). */
+  best?: { epoch: number; valLoss: number };
+  /** warmStart, resolved at submission: the checkpoint the job started from. */
+  warmStart?: { jobId: string; epoch: number; kind: 'final' | 'periodic' };
 }
 
 export interface EpochEvent {
@@ -42,7 +55,7 @@ export interface EpochEvent {
 }
 
 export type StreamMessage =
-  | { type: 'epoch'; epoch: number; loss: number; valLoss?: number }
+  | { type: 'epoch'; epoch: number; loss: number; valLoss?: number | null }
   | { type: 'status'; status: JobStatus; epoch: number; epochs: number; lastLoss: number | null; error: JobError | null }
   | { type: 'dropped'; count: number; reason: string };
 
@@ -74,6 +87,10 @@ export interface Dataset extends DatasetRecord {
 export interface ListJobsQuery {
   tenant: string;
   status?: JobStatus;
+  /** Only jobs carrying this tag. */
+  tag?: string;
+  /** Only jobs whose name contains this text (case-insensitive). */
+  name?: string;
   limit: number;
   /** Opaque cursor returned by a previous page. */
   cursor?: string;
@@ -134,7 +151,7 @@ export interface JobQueue {
   requestCancel(tenant: string, id: string, now: string): Promise<{ job: JobRecord; cancelledNow: boolean } | null>;
 }
 
-export type RunPatch = Partial<Pick<JobRecord, 'status' | 'epoch' | 'lastLoss' | 'startedAt' | 'finishedAt' | 'error'>>;
+export type RunPatch = Partial<Pick<JobRecord, 'status' | 'epoch' | 'lastLoss' | 'startedAt' | 'finishedAt' | 'error' | 'details'>>;
 
 /**
  * Durable storage. The embedded default is SQLite (src/service/store/sqlite.ts); PostgreSQL

@@ -34,6 +34,7 @@ export function toJobView(job: JobRecord): z.output<typeof jobSchema> {
     finishedAt: job.finishedAt,
     updatedAt: job.updatedAt,
     error: job.error ? { code: job.error.code, message: job.error.message } : null,
+    details: job.details ?? null,
     links: jobLinks(job.id),
   };
 }

@@ -83,8 +83,8 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const { limit, cursor, status } = request.query;
-      const page = await manager.list({ tenant: request.tenant, limit, cursor, status });
+      const { limit, cursor, status, tag, name } = request.query;
+      const page = await manager.list({ tenant: request.tenant, limit, cursor, status, tag, name });
       return { items: page.items.map(toJobSummary), nextCursor: page.nextCursor };
     },
   );
@@ -120,7 +120,11 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
         jobId: request.params.id,
         epochs: epochs
           .filter((e) => e.epoch >= request.query.from)
-          .map((e) => ({ epoch: e.epoch, loss: finiteOrNull(e.loss), elapsedMs: e.elapsedMs })),
+          .map((e) =>
+            e.valLoss === undefined
+              ? { epoch: e.epoch, loss: finiteOrNull(e.loss), elapsedMs: e.elapsedMs }
+              : { epoch: e.epoch, loss: finiteOrNull(e.loss), valLoss: finiteOrNull(e.valLoss), elapsedMs: e.elapsedMs },
+          ),
       };
     },
   );

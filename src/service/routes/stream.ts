@@ -15,8 +15,12 @@ import { finiteOrNull, logJobId } from './job-views.js';
 /** Close codes: 1000 after the final status; 4404 when the job vanished between the handshake and the subscription. */
 export const STREAM_CLOSE_NOT_FOUND = 4404;
 
-function toWire(message: StreamMessage): StreamMessage | { type: 'epoch'; epoch: number; loss: number | null } {
-  if (message.type === 'epoch') return { type: 'epoch', epoch: message.epoch, loss: finiteOrNull(message.loss) };
+function toWire(message: StreamMessage): StreamMessage | { type: 'epoch'; epoch: number; loss: number | null; valLoss?: number | null } {
+  if (message.type === 'epoch') {
+    return message.valLoss === undefined
+      ? { type: 'epoch', epoch: message.epoch, loss: finiteOrNull(message.loss) }
+      : { type: 'epoch', epoch: message.epoch, loss: finiteOrNull(message.loss), valLoss: finiteOrNull(message.valLoss) };
+  }
   if (message.type === 'status') return { ...message, lastLoss: finiteOrNull(message.lastLoss) };
   return message;
 }
@@ -34,7 +38,7 @@ export const streamRoutes: FastifyPluginAsyncZod = async (app) => {
         summary: 'Live loss stream (WebSocket)',
         description:
           'Upgrade to a WebSocket. Each text frame is one JSON StreamMessage: first every epoch already finished (a late ' +
-          'subscriber misses nothing), then live `{type: "epoch", epoch, loss}`, then one `{type: "status", ...}` with the ' +
+          'subscriber misses nothing), then live `{type: "epoch", epoch, loss}` (and `valLoss` with validation), then one `{type: "status", ...}` with the ' +
           'final status, then the server closes with 1000. A subscriber that falls more than STREAM_BUFFER_MESSAGES behind ' +
           'gets `{type: "dropped", count, reason}` in place of the epochs it missed (GET /metrics has them all) and still ' +
           'gets the final status; it never slows training or other subscribers. Unknown job: 404 before the upgrade. ' +

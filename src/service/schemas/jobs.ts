@@ -13,6 +13,27 @@ export const jobErrorSchema = z
   })
   .meta({ id: 'JobError' });
 
+export const jobDetailsSchema = z
+  .object({
+    split: z
+      .object({ trainRows: z.number().int(), validationRows: z.number().int(), rule: z.string() })
+      .optional()
+      .describe('With training.validation: the rows trained and validated on, and how they were chosen (from the seed)'),
+    stoppedEarly: z
+      .object({ epoch: z.number().int(), bestEpoch: z.number().int() })
+      .optional()
+      .describe('Early stopping ended training at `epoch`; the final checkpoint holds the weights of `bestEpoch`'),
+    best: z
+      .object({ epoch: z.number().int(), valLoss: z.number() })
+      .optional()
+      .describe('The epoch with the lowest validation loss'),
+    warmStart: z
+      .object({ jobId: z.string(), epoch: z.number().int(), kind: z.enum(['final', 'periodic']) })
+      .optional()
+      .describe('The checkpoint this job started from (warmStart, resolved when the job was submitted)'),
+  })
+  .meta({ id: 'JobDetails' });
+
 export const jobLinksSchema = z.object({
   self: z.string(),
   stream: z.string().describe('WebSocket: replay, live epochs, final status'),
@@ -36,6 +57,7 @@ export const jobSchema = z
     finishedAt: timestamp.nullable(),
     updatedAt: timestamp,
     error: jobErrorSchema.nullable().describe('Why a job failed (or was cancelled by the server)'),
+    details: jobDetailsSchema.nullable().describe('What the run recorded beyond its status; null when nothing'),
     links: jobLinksSchema,
   })
   .meta({ id: 'Job' });
@@ -57,6 +79,12 @@ export const listJobsQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20).describe('Page size, 1..100'),
   cursor: z.string().min(1).max(512).optional().describe('nextCursor of the previous page'),
   status: jobStatusSchema.optional().describe('Only jobs with this status'),
+  tag: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'a tag is 1-64 characters of A-Z a-z 0-9 _ . : -')
+    .optional()
+    .describe('Only jobs carrying this tag'),
+  name: z.string().min(1).max(200).optional().describe('Only jobs whose name contains this text (case-insensitive)'),
 });
 
 export const jobPageSchema = z
@@ -69,6 +97,11 @@ export const jobPageSchema = z
 export const epochMetricSchema = z.object({
   epoch: z.number().int().describe('1-based'),
   loss: z.number().nullable().describe('null when the loss was not finite (the job then fails as diverged)'),
+  valLoss: z
+    .number()
+    .nullable()
+    .optional()
+    .describe('With training.validation: the loss over the validation rows after this epoch (null when not finite)'),
   elapsedMs: z.number().describe('Wall-clock ms since the job started running'),
 });
 
@@ -140,7 +173,7 @@ export const predictionResponseSchema = z
 
 export const streamMessageSchema = z
   .discriminatedUnion('type', [
-    z.object({ type: z.literal('epoch'), epoch: z.number().int(), loss: z.number().nullable() }),
+    z.object({ type: z.literal('epoch'), epoch: z.number().int(), loss: z.number().nullable(), valLoss: z.number().nullable().optional() }),
     z.object({
       type: z.literal('status'),
       status: jobStatusSchema,

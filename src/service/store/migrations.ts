@@ -81,6 +81,28 @@ const MIGRATIONS: string[] = [
   CREATE TABLE tenant_dispatch (tenant TEXT PRIMARY KEY, served INTEGER NOT NULL);
   ALTER TABLE epochs ADD COLUMN val_loss REAL;
   `,
+  // 3: what a run records beyond its status (JobDetails as JSON), and webhook deliveries (at least once, retried).
+  `
+  ALTER TABLE jobs ADD COLUMN details TEXT;
+  CREATE TABLE webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    url TEXT NOT NULL,
+    event TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    lease_until INTEGER,
+    last_status_code INTEGER,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    delivered_at TEXT
+  );
+  CREATE INDEX webhook_deliveries_job ON webhook_deliveries (job_id, created_at);
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -3,7 +3,7 @@
  * run under one advisory lock, so when several nodes start at once one migrates and the others wait, then find
  * nothing left to do. Never edit a shipped migration: append a new one (databases in the field have run the old ones).
  *
- * The schema mirrors the SQLite one (src/service/store/migrations.ts, versions 1 and 2) with PostgreSQL types:
+ * The schema mirrors the SQLite one (src/service/store/migrations.ts, versions 1 to 3) with PostgreSQL types:
  * - JobRecord timestamps and JSON documents (spec, error, columns) are TEXT: the record round-trips byte for byte
  *   (jsonb would reorder keys, timestamptz would reformat the strings). Only the lease expiry is a timestamptz,
  *   because it is compared with the database clock.
@@ -108,6 +108,32 @@ export const PG_MIGRATIONS: PgMigration[] = [
     -- Keys every node must agree on, e.g. the stream-token HMAC key: a token one api node issues is checked by
     -- whichever node the browser's WebSocket reaches. Drawn by the first node that asks.
     CREATE TABLE shared_secrets (name text PRIMARY KEY, value bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+    `,
+  },
+  {
+    name: 'job details, webhook deliveries',
+    sql: `
+    -- What a run records beyond its status (JobDetails as JSON text), as SQLite migration 3.
+    ALTER TABLE jobs ADD COLUMN details text;
+    -- Webhook deliveries: at least once, retried with backoff; claimed with a short lease like jobs.
+    CREATE TABLE webhook_deliveries (
+      id text PRIMARY KEY,
+      job_id text NOT NULL,
+      tenant text NOT NULL,
+      url text NOT NULL,
+      event text NOT NULL,
+      payload text NOT NULL,
+      status text NOT NULL,
+      attempts integer NOT NULL DEFAULT 0,
+      next_attempt_at bigint NOT NULL,
+      lease_until bigint,
+      last_status_code integer,
+      last_error text,
+      created_at text NOT NULL,
+      delivered_at text
+    );
+    CREATE INDEX webhook_deliveries_job ON webhook_deliveries (job_id, created_at);
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
     `,
   },
 ];

@@ -80,6 +80,7 @@ interface JobRow {
   updated_at: string;
   error: string | null;
   version: number;
+  details: string | null;
 }
 
 interface DatasetRow {
@@ -98,7 +99,7 @@ interface DatasetRow {
 
 /** The columns a JobRecord needs (never the lease columns, never `SELECT *` of a wide row by accident). */
 const JOB_COLS = `seq, id, tenant, name, status, spec, epoch, epochs, last_loss, created_at, started_at, finished_at,
-  updated_at, error, version`;
+  updated_at, error, version, details`;
 /** The database clock as an ISO 8601 string, the format of Date.prototype.toISOString (JobRecord timestamps). */
 const NOW_ISO = `to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 /** The fence condition on table alias-free `jobs` with $1 = job id, $2 = attempt. */
@@ -120,6 +121,7 @@ function rowToJob(r: JobRow): JobRecord {
     updatedAt: r.updated_at,
     error: r.error === null ? null : JSON.parse(r.error),
     version: r.version,
+    details: r.details ? JSON.parse(r.details) : null,
   };
 }
 
@@ -202,11 +204,11 @@ export class PostgresJobStore implements JobStore {
     const params = [
       job.id, job.tenant, job.name, job.status, JSON.stringify(job.spec), job.epoch, job.epochs, job.lastLoss,
       job.createdAt, job.startedAt, job.finishedAt, job.updatedAt, job.error === null ? null : JSON.stringify(job.error),
-      job.version, idempotencyKey ?? null,
+      job.version, idempotencyKey ?? null, job.details ? JSON.stringify(job.details) : null,
     ];
     const insert = `INSERT INTO jobs (id, tenant, name, status, spec, epoch, epochs, last_loss, created_at, started_at,
-        finished_at, updated_at, error, version, idempotency_key)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`;
+        finished_at, updated_at, error, version, idempotency_key, details)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`;
     if (idempotencyKey === undefined) {
       const { rows } = await this.q<JobRow>(`${insert} RETURNING ${JOB_COLS}`, params);
       return { job: rowToJob(rows[0]!), created: true };
@@ -248,16 +250,17 @@ export class PostgresJobStore implements JobStore {
       if (seq === null) return { items: [], nextCursor: null };
       before = seq;
     }
-    const { rows } = query.status
-      ? await this.q<JobRow>(
-          `SELECT ${JOB_COLS} FROM jobs WHERE tenant = $1 AND status = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4`,
-          [query.tenant, query.status, before, limit + 1],
-        )
-      : await this.q<JobRow>(`SELECT ${JOB_COLS} FROM jobs WHERE tenant = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, [
-          query.tenant,
-          before,
-          limit + 1,
-        ]);
+    // Filters compose; each narrows the tenant's keyset scan (tags live in the stored spec, JSON text).
+    const params: unknown[] = [query.tenant, before];
+    const where = ['tenant = $1', 'seq < $2'];
+    const param = (v: unknown): string => `$${params.push(v)}`;
+    if (query.status) where.push(`status = ${param(query.status)}`);
+    if (query.tag !== undefined) where.push(`(spec::jsonb -> 'tags') ? ${param(query.tag)}`);
+    if (query.name !== undefined) where.push(`strpos(lower(name), lower(${param(query.name)})) > 0`);
+    const { rows } = await this.q<JobRow>(
+      `SELECT ${JOB_COLS} FROM jobs WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ${param(limit + 1)}`,
+      params,
+    );
     const more = rows.length > limit;
     const page = more ? rows.slice(0, limit) : rows;
     return { items: page.map(rowToJob), nextCursor: more ? encodeCursor(page[page.length - 1]!.seq) : null };
@@ -283,6 +286,7 @@ export class PostgresJobStore implements JobStore {
     if (patch.startedAt !== undefined) set('started_at', patch.startedAt);
     if (patch.finishedAt !== undefined) set('finished_at', patch.finishedAt);
     if (patch.error !== undefined) set('error', patch.error === null ? null : JSON.stringify(patch.error));
+    if (patch.details !== undefined) set('details', patch.details === null ? null : JSON.stringify(patch.details));
     // The fence requires status 'running', so the claim ends exactly when the patch sets another status.
     if (patch.status !== undefined && patch.status !== 'running') sets.push('lease_owner = NULL', 'lease_expires_at = NULL');
     sets.push(`updated_at = ${NOW_ISO}`, 'version = version + 1');

@@ -61,6 +61,7 @@ interface JobRow {
   updated_at: string;
   error: string | null;
   version: number;
+  details?: string | null;
 }
 
 interface DatasetRow {
@@ -93,6 +94,7 @@ function rowToJob(r: JobRow): JobRecord {
     updatedAt: r.updated_at,
     error: r.error === null ? null : JSON.parse(r.error),
     version: r.version,
+    details: r.details ? JSON.parse(r.details) : null,
   };
 }
 
@@ -172,12 +174,13 @@ export class SqliteJobStore implements JobStore {
       this.db
         .prepare(
           `INSERT INTO jobs (id, tenant, name, status, spec, epoch, epochs, last_loss, created_at, started_at,
-             finished_at, updated_at, error, version, idempotency_key)
+             finished_at, updated_at, error, version, idempotency_key, details)
            VALUES (@id, @tenant, @name, @status, @spec, @epoch, @epochs, @lastLoss, @createdAt, @startedAt,
-             @finishedAt, @updatedAt, @error, @version, @key)`,
+             @finishedAt, @updatedAt, @error, @version, @key, @details)`,
         )
         .run({
           ...job,
+          details: job.details ? JSON.stringify(job.details) : null,
           spec: JSON.stringify(job.spec),
           error: job.error === null ? null : JSON.stringify(job.error),
           key: idempotencyKey ?? null,
@@ -220,15 +223,14 @@ export class SqliteJobStore implements JobStore {
       if (seq === null) return { items: [], nextCursor: null };
       before = seq;
     }
-    const rows = (
-      query.status
-        ? this.db
-            .prepare('SELECT * FROM jobs WHERE tenant = ? AND status = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
-            .all(query.tenant, query.status, before, limit + 1)
-        : this.db
-            .prepare('SELECT * FROM jobs WHERE tenant = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
-            .all(query.tenant, before, limit + 1)
-    ) as JobRow[];
+    // Filters compose; each narrows the tenant's keyset scan (tags live in the stored spec).
+    const where = ['tenant = @tenant', 'seq < @before'];
+    if (query.status) where.push('status = @status');
+    if (query.tag !== undefined) where.push(`EXISTS (SELECT 1 FROM json_each(spec, '$.tags') WHERE value = @tag)`);
+    if (query.name !== undefined) where.push(`instr(lower(name), lower(@name)) > 0`);
+    const rows = this.db
+      .prepare(`SELECT * FROM jobs WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT @limit`)
+      .all({ tenant: query.tenant, before, status: query.status, tag: query.tag, name: query.name, limit: limit + 1 }) as JobRow[];
     const more = rows.length > limit;
     const page = more ? rows.slice(0, limit) : rows;
     return { items: page.map(rowToJob), nextCursor: more ? encodeCursor(page[page.length - 1]!.seq) : null };
@@ -261,7 +263,7 @@ export class SqliteJobStore implements JobStore {
       this.db
         .prepare(
           `UPDATE jobs SET status = @status, epoch = @epoch, last_loss = @lastLoss, started_at = @startedAt,
-             finished_at = @finishedAt, updated_at = @updatedAt, error = @error, version = @version,
+             finished_at = @finishedAt, updated_at = @updatedAt, error = @error, version = @version, details = @details,
              lease_owner = CASE WHEN @endsClaim THEN NULL ELSE lease_owner END,
              lease_expires_at = CASE WHEN @endsClaim THEN NULL ELSE lease_expires_at END
            WHERE id = @id`,
@@ -276,6 +278,7 @@ export class SqliteJobStore implements JobStore {
           updatedAt: next.updatedAt,
           error: next.error === null ? null : JSON.stringify(next.error),
           version: next.version,
+          details: next.details ? JSON.stringify(next.details) : null,
           endsClaim: endsClaim ? 1 : 0,
         });
       // A finished job never resumes: its crash-recovery snapshot is dead weight.
