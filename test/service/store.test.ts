@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createSqliteStore, SqliteJobStore } from '../../src/service/store/sqlite.js';
 import { createPostgresStore, type PgStoreLogger, PostgresJobStore } from '../../src/service/store/postgres.js';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from '../../src/service/store/pg-migrations.js';
@@ -535,6 +535,18 @@ describe.skipIf(!DATABASE_URL)(
       expect(await lease()).toBeLessThanOrEqual(30_000);
       await s.renewLease(f, 90_000);
       expect(await lease()).toBeGreaterThan(85_000);
+      // A node whose clock runs an hour off claims and writes exactly as one on time: leases are on the server's clock.
+      const realNow = Date.now();
+      const skew = vi.spyOn(Date, 'now');
+      try {
+        skew.mockReturnValue(realNow + 3_600_000);
+        expect(await s.claimNext('w2', 30_000)).toBeNull(); // w1's lease is live by the database's clock
+        await s.appendEpochs(f, [{ epoch: 1, loss: 1, elapsedMs: 1 }]);
+        skew.mockReturnValue(realNow - 3_600_000);
+        expect(await s.renewLease(f, 30_000)).toEqual({ held: true, cancelRequested: false });
+      } finally {
+        skew.mockRestore();
+      }
     });
 
     it('survives the server dropping its pooled connections, and reports an unreachable server', async () => {
