@@ -190,6 +190,29 @@ async function perJobCost(open: () => Promise<PostgresJobStore>, admin: pg.Pool,
   };
 }
 
+/** The server's commit cost: how much of a write is the WAL flush (the disk), not the SQL. */
+async function commitCost(admin: pg.Pool, schema: string): Promise<Row> {
+  const client = await admin.connect();
+  try {
+    await client.query(`CREATE TABLE ${schema}.commit_probe (a integer)`);
+    const run = async () => {
+      const xs: number[] = [];
+      for (let i = 0; i < 200; i++) xs.push(await time(() => client.query(`INSERT INTO ${schema}.commit_probe VALUES (1)`)));
+      return median(xs);
+    };
+    const flushed = await run();
+    await client.query('SET synchronous_commit = off');
+    const unflushed = await run();
+    await client.query('RESET synchronous_commit');
+    return {
+      'one-row INSERT, committed with a WAL flush (synchronous_commit=on, the default), ms': flushed,
+      'the same with synchronous_commit=off (no flush; NOT what the store uses), ms': unflushed,
+    };
+  } finally {
+    client.release();
+  }
+}
+
 /**
  * The first thing to change when epochs dominate: one row per epoch (today) against one row per flushed batch
  * (arrays of 50), the same 500 epochs per job in 10 statements either way. WAL and table bytes per job.
@@ -245,6 +268,7 @@ rmSync(dir, { recursive: true, force: true });
 
 let cost: Row | undefined;
 let layouts: Row | undefined;
+let commits: Row | undefined;
 if (DATABASE_URL) {
   const schema = `gradloom_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
@@ -255,6 +279,7 @@ if (DATABASE_URL) {
     await store.close();
     cost = await perJobCost(open, admin, schema);
     layouts = await epochLayouts(admin, schema);
+    commits = await commitCost(admin, schema);
   } finally {
     await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     await admin.end();
@@ -278,4 +303,10 @@ if (layouts) {
   console.log('| layout | per job |');
   console.log('|---|---|');
   for (const [k, v] of Object.entries(layouts)) console.log(`| ${k} | ${fmt(v)} |`);
+}
+if (commits) {
+  console.log('\nthe PostgreSQL server\'s commit cost (median of 200):');
+  console.log('| commit | ms |');
+  console.log('|---|---|');
+  for (const [k, v] of Object.entries(commits)) console.log(`| ${k} | ${fmt(v)} |`);
 }
