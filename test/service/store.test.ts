@@ -518,6 +518,23 @@ describe.skipIf(!DATABASE_URL)(
       expect((await s.requestCancel('a', j.id, new Date().toISOString()))!.cancelledNow).toBe(true);
     });
 
+    it('claims past a job another transaction holds instead of waiting for it (SKIP LOCKED)', async () => {
+      const s = await openStore();
+      const first = (await s.createJob(job('a'))).job;
+      const second = (await s.createJob(job('a'))).job;
+      const holder = await admin.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query(`SELECT 1 FROM ${schema}.jobs WHERE id = $1 FOR UPDATE`, [first.id]);
+        // Without SKIP LOCKED this claim would wait for the holder's transaction (here: forever).
+        await claim(s, second.id);
+      } finally {
+        await holder.query('ROLLBACK');
+        holder.release();
+      }
+      await claim(s, first.id);
+    });
+
     it('keeps leases on the database clock', async () => {
       const s = await openStore();
       const j = (await s.createJob(job('a'))).job;
