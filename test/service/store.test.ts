@@ -301,11 +301,11 @@ function contract(backend: () => Backend): void {
   it('makes a job whose lease ran out claimable again with attempt + 1, and voids the stale claim', async () => {
     const s = await open();
     const j = (await s.createJob(job('a'))).job;
-    const stale = await claim(s, j.id, 'w1', 150);
+    const stale = await claim(s, j.id, 'w1', 1000); // long enough for the next calls on a loaded machine
     const startedAt = (await s.getJob('a', j.id))!.startedAt;
     expect(await s.claimNext('w2', LEASE)).toBeNull(); // the lease is live
-    expect(await s.renewLease(stale, 150)).toEqual({ held: true, cancelRequested: false });
-    await sleep(400);
+    expect(await s.renewLease(stale, 1000)).toEqual({ held: true, cancelRequested: false });
+    await sleep(1200);
     // Expired and not yet claimed again: the claim is already void (its worker may be paused; another may take it).
     await expect(s.appendEpochs(stale, [{ epoch: 1, loss: 9, elapsedMs: 1 }])).rejects.toBeInstanceOf(LeaseLostError);
     expect((await s.listRunning(10)).map((r) => r.id)).toEqual([j.id]);
