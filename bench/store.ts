@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { createSqliteStore } from '../src/service/store/sqlite.js';
 import { createPostgresStore, type PostgresJobStore } from '../src/service/store/postgres.js';
-import { createPgBus } from '../src/service/store/pg-bus.js';
+import { createPgBus, type PgBus } from '../src/service/store/pg-bus.js';
 import { newJobRecord } from '../src/service/jobs/records.js';
 import type { Claim, EpochEvent, Fence, JobRecord, JobStore } from '../src/service/jobs/types.js';
 import type { JobSpec } from '../src/spec/job-spec.js';
@@ -116,6 +116,46 @@ async function timings(store: JobStore): Promise<Row> {
   return out;
 }
 
+/**
+ * One tutorial job's store and bus calls, as the runtime makes them: submit, claim (whichever job is next: with
+ * several of these running at once it may be another's), 10 flushed batches of 50 epochs, a resume snapshot halfway,
+ * the final checkpoint with its resume state, the terminal status.
+ */
+async function tutorialJob(store: PostgresJobStore, bus: PgBus, weights: Uint8Array, state: Uint8Array): Promise<void> {
+  await store.createJob(record('tutorial'));
+  bus.publish({ kind: 'jobs' });
+  const claim = await store.claimNext('bench', 60_000);
+  if (!claim) throw new Error('bench: nothing to claim right after a submit');
+  const jobId = claim.job.id;
+  for (let b = 0; b < 10; b++) {
+    await store.appendEpochs(claim.fence, epochs(b * 50 + 1, 50));
+    bus.publish({ kind: 'epochs', jobId, from: b * 50 + 1, to: b * 50 + 50 });
+    if (b === 4) await store.putResumeState(claim.fence, 250, weights, state);
+  }
+  await store.putCheckpoint(claim.fence, { epoch: 500, kind: 'final', createdAt: 't', bytes: CHECKPOINT_BYTES }, weights, state);
+  await store.updateRun(claim.fence, { status: 'succeeded', finishedAt: new Date().toISOString() });
+  bus.publish({ kind: 'status', jobId });
+}
+
+/** Tutorial jobs' store work per second with `concurrency` simulated workers on one pool (no training). */
+async function throughput(open: () => Promise<PostgresJobStore>, schema: string, concurrency: number): Promise<number> {
+  const store = await open();
+  const bus = await createPgBus({ pool: store.pool, listenConfig: store.clientConfig, channel: `${schema}_bus` });
+  const weights = new Uint8Array(randomBytes(CHECKPOINT_BYTES));
+  const state = new Uint8Array(randomBytes(RESUME_STATE_BYTES));
+  const perWorker = Math.max(1, Math.round((JOBS * 2) / concurrency));
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let j = 0; j < perWorker; j++) await tutorialJob(store, bus, weights, state);
+    }),
+  );
+  const jobsPerSecond = (perWorker * concurrency) / ((performance.now() - t0) / 1000);
+  await bus.close();
+  await store.close();
+  return jobsPerSecond;
+}
+
 /** What one tutorial job's run costs PostgreSQL, averaged over JOBS jobs. */
 async function perJobCost(open: () => Promise<PostgresJobStore>, admin: pg.Pool, schema: string): Promise<Row> {
   const tables = ['jobs', 'epochs', 'checkpoints', 'resume_states', 'tenant_dispatch'];
@@ -152,20 +192,7 @@ async function perJobCost(open: () => Promise<PostgresJobStore>, admin: pg.Pool,
   const bus = await createPgBus({ pool: store.pool, listenConfig: store.clientConfig, channel: `${schema}_bus` });
   const statements0 = store.statements; // the migration check is not the job's
   const t0 = performance.now();
-  for (let j = 0; j < JOBS; j++) {
-    const { job } = await store.createJob(record('tutorial'));
-    bus.publish({ kind: 'jobs' });
-    const claim = (await store.claimNext('bench', 60_000))!;
-    if (claim.job.id !== job.id) throw new Error('bench: claimed another job than the one submitted');
-    for (let b = 0; b < 10; b++) {
-      await store.appendEpochs(claim.fence, epochs(b * 50 + 1, 50));
-      bus.publish({ kind: 'epochs', jobId: job.id, from: b * 50 + 1, to: b * 50 + 50 });
-      if (b === 4) await store.putResumeState(claim.fence, 250, weights, state);
-    }
-    await store.putCheckpoint(claim.fence, { epoch: 500, kind: 'final', createdAt: 't', bytes: CHECKPOINT_BYTES }, weights, state);
-    await store.updateRun(claim.fence, { status: 'succeeded', finishedAt: new Date().toISOString() });
-    bus.publish({ kind: 'status', jobId: job.id });
-  }
+  for (let j = 0; j < JOBS; j++) await tutorialJob(store, bus, weights, state);
   const wallMs = performance.now() - t0;
   await bus.close();
   await store.close();
@@ -188,6 +215,29 @@ async function perJobCost(open: () => Promise<PostgresJobStore>, admin: pg.Pool,
     'table growth, jobs': grown('jobs'),
     'wall ms of the store + bus calls, one job after another': Math.round((wallMs / JOBS) * 10) / 10,
   };
+}
+
+/** The server's commit cost: how much of a write is the WAL flush (the disk), not the SQL. */
+async function commitCost(admin: pg.Pool, schema: string): Promise<Row> {
+  const client = await admin.connect();
+  try {
+    await client.query(`CREATE TABLE ${schema}.commit_probe (a integer)`);
+    const run = async () => {
+      const xs: number[] = [];
+      for (let i = 0; i < 200; i++) xs.push(await time(() => client.query(`INSERT INTO ${schema}.commit_probe VALUES (1)`)));
+      return median(xs);
+    };
+    const flushed = await run();
+    await client.query('SET synchronous_commit = off');
+    const unflushed = await run();
+    await client.query('RESET synchronous_commit');
+    return {
+      'one-row INSERT, committed with a WAL flush (synchronous_commit=on, the default), ms': flushed,
+      'the same with synchronous_commit=off (no flush; NOT what the store uses), ms': unflushed,
+    };
+  } finally {
+    client.release();
+  }
 }
 
 /**
@@ -245,6 +295,7 @@ rmSync(dir, { recursive: true, force: true });
 
 let cost: Row | undefined;
 let layouts: Row | undefined;
+let commits: Row | undefined;
 if (DATABASE_URL) {
   const schema = `gradloom_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
@@ -255,6 +306,10 @@ if (DATABASE_URL) {
     await store.close();
     cost = await perJobCost(open, admin, schema);
     layouts = await epochLayouts(admin, schema);
+    commits = await commitCost(admin, schema);
+    for (const c of [1, 8]) {
+      cost[`store work only: tutorial jobs/s with ${c} simulated worker${c > 1 ? 's' : ''} on one pool`] = await throughput(open, schema, c);
+    }
   } finally {
     await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     await admin.end();
@@ -278,4 +333,10 @@ if (layouts) {
   console.log('| layout | per job |');
   console.log('|---|---|');
   for (const [k, v] of Object.entries(layouts)) console.log(`| ${k} | ${fmt(v)} |`);
+}
+if (commits) {
+  console.log('\nthe PostgreSQL server\'s commit cost (median of 200):');
+  console.log('| commit | ms |');
+  console.log('|---|---|');
+  for (const [k, v] of Object.entries(commits)) console.log(`| ${k} | ${fmt(v)} |`);
 }

@@ -174,7 +174,15 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
 
   const owned = !options.manager && !options.store;
   if (!owned && (!options.manager || !options.store)) throw new Error('buildApp: inject both manager and store, or neither');
-  const opened = owned ? await openStore(config, nodeId, (obj) => app.log.warn(obj, 'postgres connection problem')) : null;
+  const opened = owned
+    ? await openStore({
+        databaseUrl: config.databaseUrl,
+        dataDir: config.dataDir,
+        nodeId,
+        ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
+        logger: app.log.child({ component: 'store' }),
+      })
+    : null;
   const store = options.store ?? opened!.store;
   const manager =
     options.manager ??

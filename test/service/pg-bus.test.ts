@@ -2,13 +2,19 @@
  * PgBus: events between nodes over LISTEN/NOTIFY. Needs a PostgreSQL server (DATABASE_URL, which CI exports).
  * Each run uses a channel of its own so that concurrent runs on one server do not hear each other.
  */
+import { postgresUrl } from '../helpers/postgres.js';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPgBus, PgBus } from '../../src/service/store/pg-bus.js';
-import type { BusEvent } from '../../src/service/jobs/bus.js';
+import { LocalBus, type BusEvent } from '../../src/service/jobs/bus.js';
+import { openStore } from '../../src/service/store/open.js';
 
-const DATABASE_URL = process.env.DATABASE_URL;
+// DATABASE_URL as the suite passes it to the tests that want PostgreSQL (see test/helpers/setup-env.ts).
+const DATABASE_URL = postgresUrl;
 
 /** Resolves when `predicate` holds, polling every 10 ms; rejects after `ms` naming what was awaited. */
 async function until(what: string, predicate: () => boolean, ms = 5000): Promise<void> {
@@ -139,6 +145,26 @@ describe.skipIf(!DATABASE_URL)(
       a.publish({ kind: 'jobs' });
       await until('an event over the new connection', () => atB.length >= 1);
       expect(atB).toEqual([{ kind: 'jobs' }]);
+    });
+
+    it('comes with the PostgreSQL store from openStore, and LocalBus with SQLite', async () => {
+      const schema = `gradloom_test_${randomBytes(6).toString('hex')}`;
+      const dataDir = mkdtempSync(join(tmpdir(), 'gradloom-open-'));
+      const pgNode = await openStore({ databaseUrl: DATABASE_URL, dataDir, nodeId: 'n1', schema, channel });
+      const embedded = await openStore({ dataDir, nodeId: 'n1' });
+      try {
+        expect(pgNode.store.kind).toBe('postgres');
+        expect(pgNode.bus).toBeInstanceOf(PgBus);
+        expect((pgNode.bus as PgBus).nodeId).toBe('n1');
+        expect(embedded.store.kind).toBe('sqlite');
+        expect(embedded.bus).toBeInstanceOf(LocalBus);
+        await pgNode.store.ping();
+      } finally {
+        await pgNode.close();
+        await embedded.close();
+        await pool.query(`DROP SCHEMA ${schema} CASCADE`);
+        rmSync(dataDir, { recursive: true, force: true });
+      }
     });
 
     it('closes cleanly: no more deliveries, publish is a no-op', async () => {

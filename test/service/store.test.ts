@@ -3,13 +3,14 @@
  * does). PostgreSQL tests use a schema of their own, created here and dropped at the end, so runs never see each
  * other's rows; tables are emptied between tests.
  */
+import { postgresUrl } from '../helpers/postgres.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createSqliteStore, SqliteJobStore } from '../../src/service/store/sqlite.js';
 import { createPostgresStore, type PgStoreLogger, PostgresJobStore } from '../../src/service/store/postgres.js';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from '../../src/service/store/pg-migrations.js';
@@ -18,7 +19,8 @@ import { LeaseLostError } from '../../src/service/jobs/errors.js';
 import type { Fence, JobRecord, JobStore } from '../../src/service/jobs/types.js';
 import type { JobSpec } from '../../src/spec/job-spec.js';
 
-const DATABASE_URL = process.env.DATABASE_URL;
+// DATABASE_URL as the suite passes it to the tests that want PostgreSQL (see test/helpers/setup-env.ts).
+const DATABASE_URL = postgresUrl;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let counter = 0;
@@ -301,11 +303,11 @@ function contract(backend: () => Backend): void {
   it('makes a job whose lease ran out claimable again with attempt + 1, and voids the stale claim', async () => {
     const s = await open();
     const j = (await s.createJob(job('a'))).job;
-    const stale = await claim(s, j.id, 'w1', 150);
+    const stale = await claim(s, j.id, 'w1', 1000); // long enough for the next calls on a loaded machine
     const startedAt = (await s.getJob('a', j.id))!.startedAt;
     expect(await s.claimNext('w2', LEASE)).toBeNull(); // the lease is live
-    expect(await s.renewLease(stale, 150)).toEqual({ held: true, cancelRequested: false });
-    await sleep(400);
+    expect(await s.renewLease(stale, 1000)).toEqual({ held: true, cancelRequested: false });
+    await sleep(1200);
     // Expired and not yet claimed again: the claim is already void (its worker may be paused; another may take it).
     await expect(s.appendEpochs(stale, [{ epoch: 1, loss: 9, elapsedMs: 1 }])).rejects.toBeInstanceOf(LeaseLostError);
     expect((await s.listRunning(10)).map((r) => r.id)).toEqual([j.id]);
@@ -518,6 +520,23 @@ describe.skipIf(!DATABASE_URL)(
       expect((await s.requestCancel('a', j.id, new Date().toISOString()))!.cancelledNow).toBe(true);
     });
 
+    it('claims past a job another transaction holds instead of waiting for it (SKIP LOCKED)', async () => {
+      const s = await openStore();
+      const first = (await s.createJob(job('a'))).job;
+      const second = (await s.createJob(job('a'))).job;
+      const holder = await admin.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query(`SELECT 1 FROM ${schema}.jobs WHERE id = $1 FOR UPDATE`, [first.id]);
+        // Without SKIP LOCKED this claim would wait for the holder's transaction (here: forever).
+        await claim(s, second.id);
+      } finally {
+        await holder.query('ROLLBACK');
+        holder.release();
+      }
+      await claim(s, first.id);
+    });
+
     it('keeps leases on the database clock', async () => {
       const s = await openStore();
       const j = (await s.createJob(job('a'))).job;
@@ -535,6 +554,18 @@ describe.skipIf(!DATABASE_URL)(
       expect(await lease()).toBeLessThanOrEqual(30_000);
       await s.renewLease(f, 90_000);
       expect(await lease()).toBeGreaterThan(85_000);
+      // A node whose clock runs an hour off claims and writes exactly as one on time: leases are on the server's clock.
+      const realNow = Date.now();
+      const skew = vi.spyOn(Date, 'now');
+      try {
+        skew.mockReturnValue(realNow + 3_600_000);
+        expect(await s.claimNext('w2', 30_000)).toBeNull(); // w1's lease is live by the database's clock
+        await s.appendEpochs(f, [{ epoch: 1, loss: 1, elapsedMs: 1 }]);
+        skew.mockReturnValue(realNow - 3_600_000);
+        expect(await s.renewLease(f, 30_000)).toEqual({ held: true, cancelRequested: false });
+      } finally {
+        skew.mockRestore();
+      }
     });
 
     it('survives the server dropping its pooled connections, and reports an unreachable server', async () => {
@@ -547,10 +578,10 @@ describe.skipIf(!DATABASE_URL)(
         [name],
       );
       expect(rows[0]!.n).toBeGreaterThan(0);
-      await sleep(100); // the pool sees the connections close: an 'error' event it must not throw
-      await s.ping(); // a fresh connection
-      expect(warnings.length).toBeGreaterThan(0);
-      expect(warnings[0]).toMatch(/postgres pool connection error/);
+      // The pool sees its idle connections close: an 'error' event each, which it must not throw.
+      for (let i = 0; i < 500 && warnings.length < rows[0]!.n; i++) await sleep(10);
+      expect(warnings).toEqual(Array(rows[0]!.n).fill('postgres pool connection error (connection discarded)'));
+      await s.ping(); // on a fresh connection
       await expect(
         createPostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test', connectionTimeoutMs: 2000 }),
       ).rejects.toThrow(/ECONNREFUSED|connect/);

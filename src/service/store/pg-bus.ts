@@ -52,6 +52,7 @@ export class PgBus implements EventBus {
   notifyStatements = 0;
   private readonly outbox: string[] = [];
   private flushing: Promise<void> | null = null;
+  private dropping = false;
   private readonly listeners = new Set<(event: BusEvent) => void>();
   private readonly reconnectListeners = new Set<() => void>();
   private client: pg.Client | null = null;
@@ -194,7 +195,10 @@ export class PgBus implements EventBus {
     }
     if (this.outbox.length >= MAX_OUTBOX) {
       this.outbox.shift();
-      this.opts.logger?.warn({ pending: MAX_OUTBOX }, 'event bus outbox full (database slow or down); oldest event dropped');
+      if (!this.dropping) {
+        this.dropping = true; // once per episode, not once per event
+        this.opts.logger?.warn({ pending: MAX_OUTBOX }, 'event bus outbox full (database slow or down); dropping oldest events');
+      }
     }
     this.outbox.push(payload);
     this.flushing ??= this.flush();
@@ -219,6 +223,7 @@ export class PgBus implements EventBus {
       }
     } finally {
       this.flushing = null;
+      this.dropping = false;
     }
   }
 

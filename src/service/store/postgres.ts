@@ -632,6 +632,8 @@ export function pgClientConfig(
     connectionString: opts.connectionString,
     connectionTimeoutMillis: opts.connectionTimeoutMs ?? 5000,
     application_name: opts.applicationName ?? 'gradloom',
+    // TCP keepalive: a connection to a vanished server eventually errors instead of waiting forever.
+    keepAlive: true,
     ...(statementTimeout > 0 ? { statement_timeout: statementTimeout } : {}),
     ...(opts.schema !== undefined ? { options: `-c search_path=${opts.schema}` } : {}),
   };
