@@ -8,8 +8,10 @@
 import uPlot from '/vendor/uplot/uPlot.esm.js';
 import { api, ApiError, download, streamUrl } from './api.js';
 import { $, h, say } from './dom.js';
-import { estimateEtaMs, formatDuration, formatLoss, TERMINAL } from './format.js';
+import { EtaEstimator } from './eta.js';
+import { formatDuration, formatLoss, jobLabel, TERMINAL } from './format.js';
 import { renderDelete, resetDelete } from './job-delete.js';
+import { CHART_HEIGHT, chartWidth, initialLog, makeLossChart, onChartKey, READOUT_HINT, setLogScale, updateLossChart } from './loss-chart.js';
 
 const LOSS_COLOR = '#1f5fbf';
 const DATA_COLOR = '#b34700';
@@ -24,75 +26,13 @@ let page = null;
  */
 let navigation = 0;
 
-function chartWidth(el) {
-  return Math.max(320, Math.floor(el.getBoundingClientRect().width || 800));
-}
-
-function lossData(state) {
-  const ys = state.log ? state.losses.map((l) => (l !== null && l > 0 ? l : null)) : state.losses;
-  return [state.epochs, ys];
-}
-
-function makeLossChart(state) {
-  const el = $('#loss-chart');
-  state.lossChart?.destroy();
-  el.replaceChildren();
-  const readout = $('#hover-readout');
-  state.lossChart = new uPlot(
-    {
-      width: chartWidth(el),
-      height: 320,
-      scales: { x: { time: false }, y: state.log ? { distr: 3, log: 10 } : {} },
-      axes: [
-        { label: 'epoch', stroke: '#1a1a1a', grid: { stroke: '#e3e3e3' } },
-        { label: state.log ? 'loss (log scale)' : 'loss', stroke: '#1a1a1a', size: 72, grid: { stroke: '#e3e3e3' } },
-      ],
-      series: [
-        { label: 'epoch' },
-        { label: 'loss', stroke: LOSS_COLOR, width: 2, points: { show: false }, value: (_u, v) => formatLoss(v) },
-      ],
-      cursor: { drag: { x: false, y: false } },
-      hooks: {
-        setCursor: [
-          (u) => {
-            const i = u.cursor.idx;
-            if (i === null || i === undefined || state.epochs[i] === undefined) return;
-            readout.textContent = `epoch ${state.epochs[i]} · loss ${formatLoss(state.losses[i])}`;
-            state.cursorIdx = i;
-          },
-        ],
-      },
-    },
-    lossData(state),
-    el,
-  );
-}
-
-/** Arrow keys move the cursor along the curve, so the values are reachable without a mouse. */
-function onChartKey(event) {
-  const state = page;
-  if (!state || !state.lossChart || state.epochs.length === 0) return;
-  let i = state.cursorIdx ?? state.epochs.length - 1;
-  if (event.key === 'ArrowLeft') i = Math.max(0, i - 1);
-  else if (event.key === 'ArrowRight') i = Math.min(state.epochs.length - 1, i + 1);
-  else if (event.key === 'Home') i = 0;
-  else if (event.key === 'End') i = state.epochs.length - 1;
-  else return;
-  event.preventDefault();
-  const u = state.lossChart;
-  const y = lossData(state)[1][i];
-  u.setCursor({ left: u.valToPos(state.epochs[i], 'x'), top: y === null ? 0 : u.valToPos(y, 'y') });
-  state.cursorIdx = i;
-  $('#hover-readout').textContent = `epoch ${state.epochs[i]} · loss ${formatLoss(state.losses[i])}`;
-}
-
 function scheduleRedraw(state) {
   if (state.redrawPending) return;
   state.redrawPending = true;
   requestAnimationFrame(() => {
     state.redrawPending = false;
     if (page !== state) return;
-    state.lossChart?.setData(lossData(state));
+    updateLossChart(state);
     $('#loss-chart').setAttribute('data-points', String(state.epochs.length));
     renderStatus(state);
   });
@@ -113,7 +53,7 @@ function makeFitChart(state) {
   state.fitChart = new uPlot(
     {
       width: chartWidth(el),
-      height: 320,
+      height: CHART_HEIGHT,
       scales: { x: { time: false } },
       axes: [
         { label: 'x', stroke: '#1a1a1a', grid: { stroke: '#e3e3e3' } },
@@ -130,14 +70,42 @@ function makeFitChart(state) {
   );
 }
 
+/** The checkpoint a download or the fitted line uses: the final one, else the one of the latest epoch. */
+function newestCheckpoint(items) {
+  if (items.length === 0) return null;
+  return items.find((c) => c.kind === 'final') ?? items.reduce((a, b) => (b.epoch > a.epoch ? b : a));
+}
+
+/** What the fit caption says while there is no line, from what the job keeps and where it is. */
+function noLineYet(job) {
+  if (TERMINAL.includes(job.status)) return `This job ended (${job.status}) without a checkpoint, so there is no fitted line.`;
+  const every = job.spec.checkpointEvery;
+  return every
+    ? `The fitted line appears with the first checkpoint (this job keeps one every ${every} epochs).`
+    : 'The fitted line appears when the job finishes (set checkpointEvery to see it while it trains).';
+}
+
+/**
+ * Redraws the line from the newest checkpoint. A request made while one is in flight is not dropped but runs once
+ * that one ends: the in-flight one may have asked before the checkpoint the caller knows of (the final one) existed.
+ */
 async function refreshFit(state) {
-  if (!state.fitChart || state.fitBusy) return;
+  if (!state.fitChart) return;
+  if (state.fitBusy) {
+    state.fitAgain = true;
+    return;
+  }
   state.fitBusy = true;
+  state.fitAgain = false;
   state.fitFetchedAt = Date.now();
   try {
     const list = await api('GET', `/v1/jobs/${encodeURIComponent(state.job.id)}/checkpoints`);
-    if (page !== state || list.items.length === 0) return;
-    const newest = list.items.find((c) => c.kind === 'final') ?? list.items.reduce((a, b) => (b.epoch > a.epoch ? b : a));
+    if (page !== state) return;
+    const newest = newestCheckpoint(list.items);
+    if (!newest) {
+      if (state.fitKey === null) say($('#fit-caption'), noLineYet(state.job));
+      return;
+    }
     const key = `${newest.kind}-${newest.epoch}`;
     if (key === state.fitKey) return;
     const json = await api('GET', newest.links.json);
@@ -154,6 +122,41 @@ async function refreshFit(state) {
     if (!(err instanceof ApiError && err.status === 409)) say($('#fit-caption'), `Could not load the fitted line: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
     state.fitBusy = false;
+    if (state.fitAgain && page === state) void refreshFit(state);
+  }
+}
+
+/**
+ * The Predict box starts with one row of the model's width (the first training row when the job carries its data,
+ * zeros otherwise), and its label says the shape the model takes and gives.
+ */
+function fillPredictDefault(job) {
+  const { inputDim, outputDim } = job.spec.model;
+  const first = job.spec.data.kind === 'inline' ? job.spec.data.x?.[0] : undefined;
+  const row = Array.isArray(first) && first.length === inputDim ? first : new Array(inputDim).fill(0);
+  /** @type {HTMLTextAreaElement} */ ($('#predict-x')).value = JSON.stringify([row]);
+  const source = row === first ? 'the first training row' : 'zeros';
+  $('#predict-shape').textContent =
+    `Each row has ${inputDim} ${inputDim === 1 ? 'number' : 'numbers'} (model.inputDim); the answer has ${outputDim} per row. ` +
+    `Filled in with ${source}.`;
+}
+
+/** Why a job has nothing to download, in the words of its status. */
+function noCheckpointReason(job) {
+  const at = `epoch ${job.epoch} of ${job.epochs}`;
+  switch (job.status) {
+    case 'queued':
+      return 'This job has not started yet, so it has no checkpoint to download.';
+    case 'running':
+      return job.spec.checkpointEvery
+        ? `No checkpoint yet (${at}): this job keeps one every ${job.spec.checkpointEvery} epochs and when it finishes.`
+        : `No checkpoint yet (${at}): this job keeps one when it finishes (set checkpointEvery for checkpoints while it trains).`;
+    case 'cancelled':
+      return `This job was cancelled at ${at} before it kept a checkpoint, so there are no weights to download.`;
+    case 'failed':
+      return `This job failed at ${at}${job.error ? ` (${job.error.code})` : ''} before it kept a checkpoint, so there are no weights to download.`;
+    default:
+      return `This job (${job.status}) has no stored checkpoint.`;
   }
 }
 
@@ -164,7 +167,7 @@ function renderStatus(state) {
   let line = `${job.status} · epoch ${epoch} of ${job.epochs}`;
   if (last !== null && last !== undefined) line += ` · loss ${formatLoss(last)}`;
   if (job.status === 'running') {
-    const eta = estimateEtaMs(state.arrivals, job.epochs);
+    const eta = state.eta.etaMs(job.epochs, performance.now());
     if (eta !== null) line += ` · about ${formatDuration(eta)} left`;
   }
   const status = $('#job-status');
@@ -239,8 +242,8 @@ async function connect(state) {
       if (state.epochs.length > 0 && message.epoch <= state.epochs[state.epochs.length - 1]) return;
       state.epochs.push(message.epoch);
       state.losses.push(message.loss);
-      state.arrivals.push([message.epoch, performance.now()]);
-      if (state.arrivals.length > 200) state.arrivals.shift();
+      // The replay of epochs done before the page opened arrives in one burst: it says nothing about the pace.
+      if (message.epoch > state.liveFrom) state.eta.observe(message.epoch, performance.now());
       if (state.job.status === 'queued') state.job.status = 'running';
       state.job.epoch = message.epoch;
       state.job.lastLoss = message.loss;
@@ -296,6 +299,8 @@ export async function openJobPage(id) {
   $('#job-timings').replaceChildren();
   $('#loss-chart').replaceChildren();
   $('#loss-chart').setAttribute('data-points', '0');
+  // Nothing read from the last job's chart stays on screen.
+  $('#hover-readout').textContent = READOUT_HINT;
   $('#fit-chart').setAttribute('data-fit', 'none');
   say($('#predict-result'), '');
   for (const el of document.querySelectorAll('#predict-form .field-error')) el.remove();
@@ -314,14 +319,16 @@ export async function openJobPage(id) {
     job,
     epochs: [],
     losses: [],
-    arrivals: [],
-    log: /** @type {HTMLInputElement} */ ($('#log-toggle')).checked,
+    eta: new EtaEstimator(),
+    liveFrom: job.epoch,
+    log: initialLog(),
     lossChart: /** @type {uPlot | null} */ (null),
     fitChart: /** @type {uPlot | null} */ (null),
     fitXs: [],
     fitYs: [],
     fitKey: null,
     fitBusy: false,
+    fitAgain: false,
     fitFetchedAt: 0,
     finished: false,
     socket: null,
@@ -332,19 +339,21 @@ export async function openJobPage(id) {
     redrawPending: false,
     announced: null,
     onResize: () => {
-      state.lossChart?.setSize({ width: chartWidth($('#loss-chart')), height: 320 });
-      state.fitChart?.setSize({ width: chartWidth($('#fit-chart')), height: 320 });
+      state.lossChart?.setSize({ width: chartWidth($('#loss-chart')), height: CHART_HEIGHT });
+      state.fitChart?.setSize({ width: chartWidth($('#fit-chart')), height: CHART_HEIGHT });
     },
   };
   page = state;
-  $('#job-title').textContent = job.name ?? job.id;
+  $('#job-title').textContent = jobLabel(job);
+  /** @type {HTMLInputElement} */ ($('#log-toggle')).checked = state.log;
+  fillPredictDefault(job);
   for (const el of document.querySelectorAll('[data-job-only]')) /** @type {HTMLElement} */ (el).hidden = false;
   makeLossChart(state);
   $('#fit-section').hidden = !isFitJob(job);
   $('#fit-svg-btn').hidden = !isFitJob(job);
   if (isFitJob(job)) {
     makeFitChart(state);
-    say($('#fit-caption'), 'The fitted line appears with the first checkpoint.');
+    say($('#fit-caption'), noLineYet(job));
     void refreshFit(state);
   }
   renderStatus(state);
@@ -358,11 +367,10 @@ export async function openJobPage(id) {
 }
 
 export function initJobPage() {
-  $('#loss-chart').addEventListener('keydown', onChartKey);
+  $('#loss-chart').addEventListener('keydown', (event) => page && onChartKey(page, event));
   $('#log-toggle').addEventListener('change', (event) => {
     if (!page) return;
-    page.log = /** @type {HTMLInputElement} */ (event.target).checked;
-    makeLossChart(page);
+    setLogScale(page, /** @type {HTMLInputElement} */ (event.target).checked);
   });
   $('#cancel-btn').addEventListener('click', async () => {
     if (!page) return;
@@ -393,7 +401,26 @@ export function initJobPage() {
     }
   };
   const jobUrl = (id, rest) => `/v1/jobs/${encodeURIComponent(id)}${rest}`;
-  $('#download-btn').addEventListener('click', saveFrom((id) => jobUrl(id, '/checkpoint'), (id) => `${id}.safetensors`));
+  // The checkpoint: whichever GET /checkpoints lists (final, else the latest epoch's, a cancelled job's last resume
+  // point included); when it lists none, why not, for the job's status.
+  $('#download-btn').addEventListener('click', async () => {
+    if (!page) return;
+    const state = page;
+    let newest;
+    try {
+      newest = newestCheckpoint((await api('GET', jobUrl(state.job.id, '/checkpoints'))).items);
+    } catch (err) {
+      say($('#action-status'), err instanceof Error ? err.message : String(err));
+      return;
+    }
+    if (page !== state) return;
+    if (!newest) {
+      say($('#action-status'), noCheckpointReason(state.job));
+      return;
+    }
+    const suffix = newest.kind === 'final' ? '' : `-epoch${newest.epoch}`;
+    await saveFrom(() => newest.links.download, (id) => `${id}${suffix}.safetensors`)();
+  });
   $('#loss-svg-btn').addEventListener(
     'click',
     saveFrom((id) => jobUrl(id, `/plots/loss.svg${page?.log ? '?log=1' : ''}`), (id) => `${id}-loss.svg`),
@@ -407,11 +434,12 @@ export function initJobPage() {
     const out = $('#predict-result');
     for (const el of form.querySelectorAll('.field-error')) el.remove();
     input.removeAttribute('aria-invalid');
+    input.setAttribute('aria-describedby', 'predict-shape');
     const showError = (message) => {
       const id = 'err-predict-x';
       input.closest('.field')?.append(h('p', { class: 'field-error', id, text: message }));
       input.setAttribute('aria-invalid', 'true');
-      input.setAttribute('aria-describedby', id);
+      input.setAttribute('aria-describedby', `predict-shape ${id}`);
       out.textContent = '';
     };
     let x;

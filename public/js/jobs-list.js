@@ -5,7 +5,7 @@
  */
 import { api } from './api.js';
 import { $, h, say } from './dom.js';
-import { formatAgo, formatLoss } from './format.js';
+import { formatAgo, formatLoss, jobLabel } from './format.js';
 
 const REFRESH_MS = 2000;
 const PAGE_SIZE = 50;
@@ -27,12 +27,13 @@ function row(job) {
 function update(tr, job) {
   const [nameCell, statusCell, progressCell, lossCell, createdCell] = /** @type {HTMLElement[]} */ ([...tr.children]);
   const link = /** @type {HTMLAnchorElement} */ (nameCell.firstElementChild);
-  link.textContent = job.name ?? job.id;
+  link.textContent = jobLabel(job);
+  link.title = job.id;
   statusCell.replaceChildren(h('span', { class: `badge ${job.status}`, text: job.status }));
   const progress = /** @type {HTMLProgressElement} */ (progressCell.querySelector('progress'));
   progress.max = Math.max(1, job.epochs);
   progress.value = job.epoch;
-  progress.setAttribute('aria-label', `${job.name ?? job.id}: epoch ${job.epoch} of ${job.epochs}`);
+  progress.setAttribute('aria-label', `${jobLabel(job)}: epoch ${job.epoch} of ${job.epochs}`);
   /** @type {HTMLElement} */ (progressCell.querySelector('.progress-text')).textContent = ` ${job.epoch}/${job.epochs}`;
   lossCell.textContent = formatLoss(job.lastLoss);
   createdCell.textContent = formatAgo(job.createdAt);
