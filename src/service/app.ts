@@ -21,9 +21,9 @@ import { loadConfig, type Config, type Limits } from './config.js';
 import { createJobManager } from './jobs/manager.js';
 import type { JobManager, JobStore } from './jobs/types.js';
 import { createSqliteStore } from './store/sqlite.js';
+import { RequestLogController, serverLoggerOptions } from './log.js';
 import { contextPlugin, type ServiceContext } from './plugins/context.js';
 import { errorsPlugin } from './plugins/errors.js';
-import { logSerializers } from './plugins/hardening.js';
 import { tenantPlugin } from './plugins/tenant.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { dashboardRoutes } from './routes/dashboard.js';
@@ -139,11 +139,12 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       : {
           logger:
             loggerOption === true
-              ? { level: config.logLevel, redact: ['req.headers.authorization'], serializers: logSerializers }
+              ? serverLoggerOptions(config)
               : (loggerOption as FastifyServerOptions['logger']),
         }),
     genReqId,
     requestIdHeader: false,
+    logController: new RequestLogController(),
     bodyLimit: config.limits.maxBodyBytes,
     // A hop count as Fastify itself compiles it (its types accept no number).
     trustProxy: typeof config.trustProxy === 'number'
