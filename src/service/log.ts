@@ -70,7 +70,7 @@ export function formatLogLine(line: string, options: { color?: boolean } = {}): 
   const name = (LEVELS[entry.level] ?? String(entry.level)).padEnd(5);
   const level = options.color ? `\x1b[${COLORS[entry.level] ?? '0'}m${name}\x1b[0m` : name;
   const parts = [clock, level, String(entry.msg ?? '')];
-  for (const [key, value] of Object.entries(entry)) if (!HIDDEN.has(key) && value !== undefined) parts.push(`${key}=${fieldValue(value)}`);
+  for (const [key, value] of Object.entries(entry)) if (!HIDDEN.has(key) && value !== undefined && value !== null) parts.push(`${key}=${fieldValue(value)}`);
   let out = parts.filter((p) => p !== '').join(' ');
   const err = entry.err as { type?: string; message?: string; stack?: string } | undefined;
   if (err && typeof err === 'object') {

@@ -100,7 +100,7 @@ test('a server error is logged at error with the error; access tokens stay out o
 
 test('the human format: time, level, message, fields; an error with its stack below; other lines as they are', () => {
   const time = new Date(2026, 11, 7, 14, 3, 7, 412).getTime();
-  const line = JSON.stringify({ level: 30, time, pid: 1, hostname: 'h', reqId: 'r1', jobId: 'abc', status: 'succeeded', epoch: 60, msg: 'job finished' });
+  const line = JSON.stringify({ level: 30, time, pid: 1, hostname: 'h', reqId: 'r1', jobId: 'abc', status: 'succeeded', epoch: 60, error: null, msg: 'job finished' });
   expect(formatLogLine(line)).toBe('14:03:07.412 INFO  job finished jobId=abc status=succeeded epoch=60');
   const request = JSON.stringify({ level: 30, time, reqId: 'r2', req: { method: 'POST', url: '/v1/jobs' }, res: { statusCode: 201 }, responseTime: 3.2, msg: 'POST /v1/jobs 201 3.2 ms' });
   expect(formatLogLine(request)).toBe('14:03:07.412 INFO  POST /v1/jobs 201 3.2 ms');
