@@ -3,18 +3,14 @@
  * fake runtime and the real SQLite store. Finished jobs are written to the store directly, so each test controls
  * the exact losses, status and checkpoints it needs. Screenshots go to test-artifacts/.
  */
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { serializeSafetensors } from '../../src/engine/safetensorsFormat.js';
-import { newJobRecord } from '../../src/service/jobs/records.js';
-import { DEFAULT_TENANT } from '../../src/service/plugins/tenant.js';
-import { jobSpecSchema } from '../../src/spec/job-spec.js';
 import { makeTestApp, regressionSpec, twoLayerSpec, type TestApp } from '../helpers/app.js';
 import type { FakeJobManager } from '../helpers/fake-manager.js';
 import { ARTIFACTS, launchDashboardBrowser, type DashboardBrowser } from './chromium.js';
+import { storeJob, type StoredJob } from './stored-job.js';
 
 let t: TestApp & { fake: FakeJobManager | null };
 let url: string;
@@ -36,34 +32,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-interface StoredJob {
-  spec: object;
-  status?: 'succeeded' | 'failed' | 'cancelled';
-  losses: number[];
-  epochs?: number;
-  checkpoints?: Array<{ epoch: number; kind: 'final' | 'periodic' }>;
-}
-
-/** A finished job written to the store as the runtime would leave it. */
-async function storedJob({ spec, status = 'succeeded', losses, epochs, checkpoints = [] }: StoredJob): Promise<string> {
-  const id = randomUUID();
-  const now = new Date().toISOString();
-  const parsed = jobSpecSchema.parse(spec);
-  const record = newJobRecord({ id, tenant: DEFAULT_TENANT, spec: parsed, seed: 0, now });
-  if (epochs !== undefined) record.epochs = epochs;
-  await t.store.createJob(record);
-  await t.store.appendEpochs(id, losses.map((loss, i) => ({ epoch: i + 1, loss, elapsedMs: i })));
-  await t.store.updateJob(id, { status, epoch: losses.length, lastLoss: losses.at(-1) ?? null, startedAt: now, finishedAt: now, updatedAt: now });
-  const { inputDim, outputDim } = parsed.model;
-  for (const c of checkpoints) {
-    const bytes = serializeSafetensors(
-      { weight: { shape: [outputDim, inputDim], data: new Float32Array(outputDim * inputDim).fill(c.epoch) }, bias: { shape: [outputDim], data: new Float32Array(outputDim).fill(0.5) } },
-      { format: 'pt' },
-    );
-    await t.store.putCheckpoint(id, { epoch: c.epoch, kind: c.kind, createdAt: now, bytes: bytes.byteLength }, bytes);
-  }
-  return id;
-}
+const storedJob = (job: StoredJob) => storeJob(t.store, job);
 
 async function openJob(id: string, status = /./) {
   await page.goto(`${url}/#/jobs/${encodeURIComponent(id)}`);
