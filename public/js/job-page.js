@@ -11,12 +11,15 @@ import { $, h, say } from './dom.js';
 import { EtaEstimator } from './eta.js';
 import { formatDuration, formatLoss, jobLabel, TERMINAL } from './format.js';
 import { renderDelete, resetDelete } from './job-delete.js';
+import { newestCheckpoint, noCheckpointReason, noLineYet, predictDefault } from './job-facts.js';
 import { CHART_HEIGHT, chartWidth, initialLog, makeLossChart, onChartKey, READOUT_HINT, setLogScale, updateLossChart } from './loss-chart.js';
 
 const LOSS_COLOR = '#1f5fbf';
 const DATA_COLOR = '#b34700';
 const FIT_REFRESH_MS = 600;
 const JOB_REFRESH_MS = 2000;
+
+/** @typedef {{ epoch: number, kind: string, links: { download: string, json: string } }} CheckpointInfo */
 
 /** Everything the open job page holds; replaced on every navigation so that nothing leaks between jobs. */
 let page = null;
@@ -70,21 +73,6 @@ function makeFitChart(state) {
   );
 }
 
-/** The checkpoint a download or the fitted line uses: the final one, else the one of the latest epoch. */
-function newestCheckpoint(items) {
-  if (items.length === 0) return null;
-  return items.find((c) => c.kind === 'final') ?? items.reduce((a, b) => (b.epoch > a.epoch ? b : a));
-}
-
-/** What the fit caption says while there is no line, from what the job keeps and where it is. */
-function noLineYet(job) {
-  if (TERMINAL.includes(job.status)) return `This job ended (${job.status}) without a checkpoint, so there is no fitted line.`;
-  const every = job.spec.checkpointEvery;
-  return every
-    ? `The fitted line appears with the first checkpoint (this job keeps one every ${every} epochs).`
-    : 'The fitted line appears when the job finishes (set checkpointEvery to see it while it trains).';
-}
-
 /**
  * Redraws the line from the newest checkpoint. A request made while one is in flight is not dropped but runs once
  * that one ends: the in-flight one may have asked before the checkpoint the caller knows of (the final one) existed.
@@ -101,7 +89,7 @@ async function refreshFit(state) {
   try {
     const list = await api('GET', `/v1/jobs/${encodeURIComponent(state.job.id)}/checkpoints`);
     if (page !== state) return;
-    const newest = newestCheckpoint(list.items);
+    const newest = newestCheckpoint(/** @type {CheckpointInfo[]} */ (list.items));
     if (!newest) {
       if (state.fitKey === null) say($('#fit-caption'), noLineYet(state.job));
       return;
@@ -123,40 +111,6 @@ async function refreshFit(state) {
   } finally {
     state.fitBusy = false;
     if (state.fitAgain && page === state) void refreshFit(state);
-  }
-}
-
-/**
- * The Predict box starts with one row of the model's width (the first training row when the job carries its data,
- * zeros otherwise), and its label says the shape the model takes and gives.
- */
-function fillPredictDefault(job) {
-  const { inputDim, outputDim } = job.spec.model;
-  const first = job.spec.data.kind === 'inline' ? job.spec.data.x?.[0] : undefined;
-  const row = Array.isArray(first) && first.length === inputDim ? first : new Array(inputDim).fill(0);
-  /** @type {HTMLTextAreaElement} */ ($('#predict-x')).value = JSON.stringify([row]);
-  const source = row === first ? 'the first training row' : 'zeros';
-  $('#predict-shape').textContent =
-    `Each row has ${inputDim} ${inputDim === 1 ? 'number' : 'numbers'} (model.inputDim); the answer has ${outputDim} per row. ` +
-    `Filled in with ${source}.`;
-}
-
-/** Why a job has nothing to download, in the words of its status. */
-function noCheckpointReason(job) {
-  const at = `epoch ${job.epoch} of ${job.epochs}`;
-  switch (job.status) {
-    case 'queued':
-      return 'This job has not started yet, so it has no checkpoint to download.';
-    case 'running':
-      return job.spec.checkpointEvery
-        ? `No checkpoint yet (${at}): this job keeps one every ${job.spec.checkpointEvery} epochs and when it finishes.`
-        : `No checkpoint yet (${at}): this job keeps one when it finishes (set checkpointEvery for checkpoints while it trains).`;
-    case 'cancelled':
-      return `This job was cancelled at ${at} before it kept a checkpoint, so there are no weights to download.`;
-    case 'failed':
-      return `This job failed at ${at}${job.error ? ` (${job.error.code})` : ''} before it kept a checkpoint, so there are no weights to download.`;
-    default:
-      return `This job (${job.status}) has no stored checkpoint.`;
   }
 }
 
@@ -346,7 +300,10 @@ export async function openJobPage(id) {
   page = state;
   $('#job-title').textContent = jobLabel(job);
   /** @type {HTMLInputElement} */ ($('#log-toggle')).checked = state.log;
-  fillPredictDefault(job);
+  // The Predict box starts with a row of the model's width, and says the shape.
+  const predict = predictDefault(job.spec);
+  /** @type {HTMLTextAreaElement} */ ($('#predict-x')).value = predict.text;
+  $('#predict-shape').textContent = predict.shape;
   for (const el of document.querySelectorAll('[data-job-only]')) /** @type {HTMLElement} */ (el).hidden = false;
   makeLossChart(state);
   $('#fit-section').hidden = !isFitJob(job);
@@ -408,7 +365,7 @@ export function initJobPage() {
     const state = page;
     let newest;
     try {
-      newest = newestCheckpoint((await api('GET', jobUrl(state.job.id, '/checkpoints'))).items);
+      newest = newestCheckpoint(/** @type {CheckpointInfo[]} */ ((await api('GET', jobUrl(state.job.id, '/checkpoints'))).items));
     } catch (err) {
       say($('#action-status'), err instanceof Error ? err.message : String(err));
       return;

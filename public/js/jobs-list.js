@@ -7,6 +7,7 @@
  * the compare view.
  */
 import { api } from './api.js';
+import { MAX_COMPARED } from './compare.js';
 import { $, h, say } from './dom.js';
 import { formatAgo, formatLoss, jobLabel } from './format.js';
 import { filterParams, matchesFilters } from './job-filter.js';
@@ -64,10 +65,14 @@ function update(tr, job) {
 
 function renderCompareButton() {
   const btn = /** @type {HTMLButtonElement} */ ($('#compare-btn'));
-  btn.disabled = selected.size < 2;
+  btn.disabled = selected.size < 2 || selected.size > MAX_COMPARED;
   btn.textContent = selected.size > 0 ? `Compare selected (${selected.size})` : 'Compare selected';
   $('#compare-hint').textContent =
-    selected.size >= 2 ? `${[...selected.values()].join(', ')}` : 'Tick two or more jobs to overlay their loss curves.';
+    selected.size > MAX_COMPARED
+      ? `At most ${MAX_COMPARED} jobs at once: untick ${selected.size - MAX_COMPARED}.`
+      : selected.size >= 2
+        ? [...selected.values()].join(', ')
+        : 'Tick two or more jobs to overlay their loss curves.';
 }
 
 async function refresh() {
@@ -152,7 +157,7 @@ export function initJobsList() {
     renderCompareButton();
   });
   $('#compare-btn').addEventListener('click', () => {
-    if (selected.size < 2) return;
+    if (selected.size < 2 || selected.size > MAX_COMPARED) return;
     location.hash = `#/compare?ids=${[...selected.keys()].map(encodeURIComponent).join(',')}`;
   });
   // Typing filters after a pause; choosing a status at once. A new filter starts from the first page.

@@ -182,13 +182,15 @@ test('the ETA of a job opened mid-run counts down steadily (the replayed epochs 
   const [t0, , e0] = seen[0];
   const [t1, , e1] = seen.at(-1)!;
   const msPerEpoch = (t1 - t0) / (e1 - e0);
+  // The machine is shared, so the pace itself wavers; the bounds leave room for that, not for the replayed epochs
+  // counting as instant ones (which read 84 ms where 10 s was left, then climbed for seconds).
   for (const [, eta, epoch] of seen) {
     const truth = (300 - epoch) * msPerEpoch;
-    expect(eta, `ETA at epoch ${epoch}: ${eta} ms, the pace says ${Math.round(truth)} ms`).toBeGreaterThan(truth * 0.6);
-    expect(eta).toBeLessThan(truth * 1.6);
+    expect(eta, `ETA at epoch ${epoch}: ${eta} ms, the pace says ${Math.round(truth)} ms`).toBeGreaterThan(truth * 0.5);
+    expect(eta).toBeLessThan(truth * 2);
   }
-  // No jumps up: from one reading to the next, the ETA never rises by more than a tenth.
-  for (let i = 1; i < seen.length; i++) expect(seen[i][1]).toBeLessThanOrEqual(seen[i - 1][1] * 1.1 + 200);
+  // No jumps up: from one reading to the next the ETA never rises by half (a stall of the runtime may add some).
+  for (let i = 1; i < seen.length; i++) expect(seen[i][1]).toBeLessThanOrEqual(seen[i - 1][1] * 1.5 + 200);
   await fetch(`${url}/v1/jobs/${id}/cancel`, { method: 'POST' });
   await expect.poll(() => page.getAttribute('#job-status', 'data-status'), { timeout: 10_000 }).toBe('cancelled');
 }, 60_000);
