@@ -1,8 +1,8 @@
 // @ts-check
 /**
- * Compare runs (#/compare?ids=A,B,...): the loss curves of several jobs overlaid on one chart, and their
- * hyperparameters and results side by side, rows that differ marked. From GET /v1/jobs/:id and its /metrics;
- * a snapshot, refreshed by the Refresh button.
+ * Compare runs (#/compare?ids=A,B,...): the loss curves of several jobs overlaid on one chart (validation losses
+ * dashed, where the jobs report them), and their hyperparameters and results side by side, rows that differ
+ * marked. From GET /v1/jobs/:id and its /metrics; a snapshot, refreshed by the Refresh button.
  */
 import uPlot from '/vendor/uplot/uPlot.esm.js';
 import { api } from './api.js';
@@ -41,11 +41,14 @@ function describeData(d) {
 
 const optional = (v) => (v === undefined || v === null ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v));
 
-function best(metrics) {
+/** The lowest value of `key` ('loss' or 'valLoss') over the epochs, and its epoch. */
+function best(metrics, key = 'loss') {
   let at = null;
-  for (const e of metrics.epochs) if (e.loss !== null && (at === null || e.loss < at.loss)) at = e;
-  return at ? `${formatLoss(at.loss)} at epoch ${at.epoch}` : '—';
+  for (const e of metrics.epochs) if (typeof e[key] === 'number' && (at === null || e[key] < at[key])) at = e;
+  return at ? `${formatLoss(at[key])} at epoch ${at.epoch}` : '—';
 }
+
+const hasValidation = (metrics) => metrics.epochs.some((e) => typeof e.valLoss === 'number');
 
 /**
  * The rows of the side-by-side table: a label and the value for one job.
@@ -72,6 +75,7 @@ const ROWS = [
   ['Tags', (j) => (Array.isArray(j.tags) && j.tags.length ? j.tags.join(', ') : '—')],
   ['Last loss', (j) => formatLoss(j.lastLoss)],
   ['Lowest loss', (_j, m) => best(m)],
+  ['Lowest validation loss', (_j, m) => best(m, 'valLoss')],
 ];
 
 function renderTable(state) {
@@ -96,12 +100,16 @@ function renderTable(state) {
 function chartData(state) {
   const longest = Math.max(0, ...state.metrics.map((m) => (m.epochs.length ? m.epochs.at(-1).epoch : 0)));
   const xs = Array.from({ length: longest }, (_, i) => i + 1);
-  const series = state.metrics.map((m) => {
+  const curve = (m, key) => {
     const ys = new Array(longest).fill(null);
-    for (const e of m.epochs) ys[e.epoch - 1] = state.log && !(e.loss > 0) ? null : e.loss;
+    for (const e of m.epochs) {
+      const v = typeof e[key] === 'number' ? e[key] : null;
+      ys[e.epoch - 1] = state.log && !(v !== null && v > 0) ? null : v;
+    }
     return ys;
-  });
-  return [xs, ...series];
+  };
+  // Each job's training loss, then (dashed, same colour) its validation loss when it has one.
+  return [xs, ...state.metrics.flatMap((m) => (hasValidation(m) ? [curve(m, 'loss'), curve(m, 'valLoss')] : [curve(m, 'loss')]))];
 }
 
 function renderChart(state) {
@@ -128,7 +136,12 @@ function renderChart(state) {
       axes: [{ label: 'epoch', stroke: '#1a1a1a', grid: { stroke: '#e3e3e3', width: 1 } }, yAxis],
       series: [
         { label: 'epoch' },
-        ...state.jobs.map((job, i) => ({ label: jobLabel(job), stroke: COLORS[i], width: 2, points: { show: false }, value: (_u, v) => formatLoss(v) })),
+        ...state.jobs.flatMap((job, i) => {
+          const line = { stroke: COLORS[i], width: 2, points: { show: false }, value: (_u, v) => formatLoss(v) };
+          return hasValidation(state.metrics[i])
+            ? [{ ...line, label: jobLabel(job) }, { ...line, label: `${jobLabel(job)} (validation)`, dash: [6, 4] }]
+            : [{ ...line, label: jobLabel(job) }];
+        }),
       ],
       cursor: { drag: { x: false, y: false } },
     },
@@ -136,6 +149,7 @@ function renderChart(state) {
     el,
   );
   el.setAttribute('data-series', String(state.jobs.length));
+  el.setAttribute('data-validation', String(state.metrics.filter(hasValidation).length));
   el.setAttribute('data-points', state.metrics.map((m) => m.epochs.length).join(','));
   el.setAttribute('data-scale', state.log ? 'log' : 'linear');
   el.setAttribute('aria-label', `Loss per epoch of ${state.jobs.map(jobLabel).join(', ')}`);
@@ -158,7 +172,7 @@ async function load(state, ticket) {
     } else failed.push(`${state.ids[i]}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
   });
   say($('#compare-error'), failed.length ? `Could not load ${failed.length === 1 ? 'one job' : `${failed.length} jobs`}: ${failed.join('; ')}` : '');
-  if (!state.logChosen) state.log = state.metrics.some((m) => spansDecades(m.epochs.map((e) => e.loss)));
+  if (!state.logChosen) state.log = state.metrics.some((m) => spansDecades(m.epochs.flatMap((e) => [e.loss, e.valLoss ?? null])));
   /** @type {HTMLInputElement} */ ($('#compare-log')).checked = state.log;
   renderChart(state);
   renderTable(state);

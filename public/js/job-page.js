@@ -120,6 +120,8 @@ function renderStatus(state) {
   const last = state.losses.at(-1) ?? job.lastLoss;
   let line = `${job.status} · epoch ${epoch} of ${job.epochs}`;
   if (last !== null && last !== undefined) line += ` · loss ${formatLoss(last)}`;
+  const lastVal = state.valLosses.at(-1);
+  if (lastVal !== null && lastVal !== undefined) line += ` · validation ${formatLoss(lastVal)}`;
   if (job.status === 'running') {
     const eta = state.eta.etaMs(job.epochs, performance.now());
     if (eta !== null) line += ` · about ${formatDuration(eta)} left`;
@@ -180,6 +182,7 @@ async function reloadMetrics(state) {
   if (page !== state) return;
   state.epochs = metrics.epochs.map((e) => e.epoch);
   state.losses = metrics.epochs.map((e) => e.loss);
+  state.valLosses = metrics.epochs.map((e) => e.valLoss ?? null);
   scheduleRedraw(state);
 }
 
@@ -196,6 +199,7 @@ async function connect(state) {
       if (state.epochs.length > 0 && message.epoch <= state.epochs[state.epochs.length - 1]) return;
       state.epochs.push(message.epoch);
       state.losses.push(message.loss);
+      state.valLosses.push(message.valLoss ?? null);
       // The replay of epochs done before the page opened arrives in one burst: it says nothing about the pace.
       if (message.epoch > state.liveFrom) state.eta.observe(message.epoch, performance.now());
       if (state.job.status === 'queued') state.job.status = 'running';
@@ -273,6 +277,9 @@ export async function openJobPage(id) {
     job,
     epochs: [],
     losses: [],
+    /** Validation loss per epoch (null where the epoch has none); a second curve once one arrives. */
+    valLosses: [],
+    chartHasVal: false,
     eta: new EtaEstimator(),
     liveFrom: job.epoch,
     log: initialLog(),

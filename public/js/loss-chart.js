@@ -1,7 +1,8 @@
 // @ts-check
 /**
- * The job page's loss chart (uPlot): linear or log scale, readable ticks on both, a hover/keyboard readout, and the
- * automatic switch to the log scale for curves that span several decades (until the user picks a scale).
+ * The job page's loss chart (uPlot): the training loss, and the validation loss (dashed) when epochs carry `valLoss`;
+ * linear or log scale, readable ticks on both, a hover/keyboard readout, and the automatic switch to the log scale
+ * for curves that span several decades (until the user picks a scale).
  */
 import uPlot from '/vendor/uplot/uPlot.esm.js';
 import { $ } from './dom.js';
@@ -34,13 +35,19 @@ export function chartWidth(el) {
   return Math.max(200, Math.floor(el.getBoundingClientRect().width || 800));
 }
 
+const VAL_COLOR = '#b34700';
+
+/** Whether the job reports a validation loss (epochs carry `valLoss`): then the chart has a second curve. */
+const hasValidation = (state) => state.valLosses.some((v) => v !== null && v !== undefined);
+
 function lossData(state) {
-  const ys = state.log ? state.losses.map((l) => (l !== null && l > 0 ? l : null)) : state.losses;
-  return [state.epochs, ys];
+  const positive = (ys) => (state.log ? ys.map((l) => (l !== null && l > 0 ? l : null)) : ys);
+  return hasValidation(state) ? [state.epochs, positive(state.losses), positive(state.valLosses)] : [state.epochs, positive(state.losses)];
 }
 
 function readout(state, i) {
-  return `epoch ${state.epochs[i]} · loss ${formatLoss(state.losses[i])}`;
+  const val = state.valLosses[i];
+  return `epoch ${state.epochs[i]} · loss ${formatLoss(state.losses[i])}${val !== null && val !== undefined ? ` · validation ${formatLoss(val)}` : ''}`;
 }
 
 export function makeLossChart(state) {
@@ -75,6 +82,9 @@ export function makeLossChart(state) {
       series: [
         { label: 'epoch' },
         { label: 'loss', stroke: LOSS_COLOR, width: 2, points: { show: false }, value: (_u, v) => formatLoss(v) },
+        ...(hasValidation(state)
+          ? [{ label: 'validation loss', stroke: VAL_COLOR, width: 2, dash: [6, 4], points: { show: false }, value: (_u, v) => formatLoss(v) }]
+          : []),
       ],
       cursor: { drag: { x: false, y: false } },
       hooks: {
@@ -92,13 +102,20 @@ export function makeLossChart(state) {
     el,
   );
   el.setAttribute('data-scale', state.log ? 'log' : 'linear');
+  el.setAttribute('data-series', hasValidation(state) ? 'loss,validation' : 'loss');
+  state.chartHasVal = hasValidation(state);
 }
 
 /** New points: switches to the log scale first when the curve now spans several decades and the user has not chosen. */
 export function updateLossChart(state) {
-  if (chosenLog === null && !state.log && spansDecades(state.losses, AUTO_LOG_DECADES)) {
+  if (chosenLog === null && !state.log && spansDecades([...state.losses, ...state.valLosses], AUTO_LOG_DECADES)) {
     state.log = true;
     /** @type {HTMLInputElement} */ ($('#log-toggle')).checked = true;
+    makeLossChart(state);
+    return;
+  }
+  // The first validation loss adds its curve: the chart is rebuilt with two series.
+  if (state.lossChart && state.chartHasVal !== hasValidation(state)) {
     makeLossChart(state);
     return;
   }

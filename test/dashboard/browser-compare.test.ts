@@ -148,6 +148,49 @@ test('the filters send ?name=&status=&tag= and the list shows only matching jobs
   expect(await page.textContent('#jobs-error')).toBe('');
 });
 
+test('validation losses (epochs with valLoss): a dashed second curve on the job page and in the comparison', async () => {
+  const a = await storeJob(t.store, { spec: withLr('with validation', 0.01, 4), losses: [4, 3, 2, 1] });
+  const b = await storeJob(t.store, { spec: withLr('without', 0.001, 4), losses: [4, 3.5, 3, 2.5] });
+  const valLoss = [5, 4, 3.5, 3.25];
+  // This runtime does not report validation yet: the stream and the metrics are answered as one that does.
+  await page.routeWebSocket(new RegExp(`/v1/jobs/${a}/stream`), (ws) => {
+    valLoss.forEach((v, i) => ws.send(JSON.stringify({ type: 'epoch', epoch: i + 1, loss: 4 - i, valLoss: v })));
+    ws.send(JSON.stringify({ type: 'status', status: 'succeeded', epoch: 4, epochs: 4, lastLoss: 1, error: null }));
+    void ws.close();
+  });
+  await page.route(`${url}/v1/jobs/${a}/metrics`, async (route) => {
+    const body = (await (await route.fetch()).json()) as { epochs: Array<Record<string, unknown>> };
+    body.epochs.forEach((e, i) => (e.valLoss = valLoss[i]));
+    await route.fulfill({ json: body });
+  });
+  try {
+    await page.goto(`${url}/#/jobs/${a}`);
+    await expect.poll(() => page.getAttribute('#loss-chart', 'data-points')).toBe('4');
+    expect(await page.getAttribute('#loss-chart', 'data-series')).toBe('loss,validation');
+    expect(await page.textContent('#job-status')).toBe('succeeded · epoch 4 of 4 · loss 1 · validation 3.25');
+    await page.focus('#loss-chart');
+    await page.keyboard.press('End');
+    expect(await page.textContent('#hover-readout')).toBe('epoch 4 · loss 1 · validation 3.25');
+    // Drawn in the validation colour (#b34700) as well as the loss colour.
+    const orange = (await page.evaluate(`(() => {
+      const canvas = document.querySelector('#loss-chart canvas');
+      const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      let n = 0;
+      for (let i = 0; i < data.length; i += 4) if (data[i] > 150 && data[i + 1] > 50 && data[i + 1] < 100 && data[i + 2] < 40) n++;
+      return n;
+    })()`)) as number;
+    expect(orange).toBeGreaterThan(100);
+
+    await page.goto(`${url}/#/compare?ids=${a},${b}`);
+    await expect.poll(() => page.getAttribute('#compare-chart', 'data-validation')).toBe('1');
+    const rows = await page.locator('#compare-table tr[data-row="Lowest validation loss"] td').allTextContents();
+    expect(rows).toEqual(['3.25 at epoch 4', '—']);
+  } finally {
+    await page.unrouteAll();
+    await page.goto('about:blank');
+  }
+});
+
 test('no script errors or CSP violations on the way', () => {
   expect(browser.problems).toEqual([]);
 });
