@@ -108,7 +108,8 @@ test('at 390 px wide the job list and a job page fit the screen: no sideways scr
       (await page.evaluate(`(() => {
         const doc = document.documentElement;
         const out = [...document.querySelectorAll('body *')]
-          .filter((el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden')
+          // What a scrolling box holds may reach past the screen: the box itself may not.
+          .filter((el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden' && !el.parentElement?.closest('.table-scroll'))
           .map((el) => [el.id || el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).split(' ')[0] : ''), Math.round(el.getBoundingClientRect().right)])
           .filter(([, right]) => right > window.innerWidth);
         return { scrollWidth: doc.scrollWidth, innerWidth: window.innerWidth, out: out.slice(0, 10) };
@@ -131,6 +132,15 @@ test('at 390 px wide the job list and a job page fit the screen: no sideways scr
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-390-job.png'), fullPage: true });
     expect(job.out).toEqual([]);
     expect(job.scrollWidth).toBeLessThanOrEqual(390);
+
+    // The comparison too: its wide table scrolls inside its own box, the page does not.
+    const named = await storedJob({ spec: { ...regressionSpec, name: 'second of two' }, losses: [1, 0.5] });
+    await page.goto(`${url}/#/compare?ids=${wide},${named}`);
+    await expect.poll(() => page.getAttribute('#compare-chart', 'data-series')).toBe('2');
+    const compare = await overflow();
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-390-compare.png'), fullPage: true });
+    expect(compare.out).toEqual([]);
+    expect(compare.scrollWidth).toBeLessThanOrEqual(390);
   } finally {
     await page.setViewportSize({ width: 1200, height: 900 });
   }
