@@ -1,5 +1,5 @@
 // @ts-check
-/** Formatting for people: losses, durations, ETAs. Pure (no DOM), so vitest imports it as it is. */
+/** Formatting for people: losses, durations, job labels. Pure (no DOM), so vitest imports it as it is. */
 
 /** 4 significant digits; exponent form for very small or large values. */
 export function formatLoss(loss) {
@@ -22,17 +22,16 @@ export function formatDuration(ms) {
   return `${h} h ${m - h * 60} min`;
 }
 
-/**
- * Estimated time left, from the arrival times of recent epochs: remaining epochs × the mean time per epoch over the
- * window. `samples` is [epoch, timeMs] pairs in arrival order; null until two distinct epochs have been seen.
- */
-export function estimateEtaMs(samples, epochs) {
-  if (samples.length < 2) return null;
-  const [e0, t0] = samples[0];
-  const [e1, t1] = samples[samples.length - 1];
-  if (e1 <= e0 || t1 < t0) return null;
-  const perEpoch = (t1 - t0) / (e1 - e0);
-  return Math.max(0, (epochs - e1) * perEpoch);
+/** The first 8 characters of a job id: enough to tell jobs apart on one screen; the full id is on the job page. */
+export function shortId(id) {
+  return String(id).slice(0, 8);
+}
+
+/** What to call a job: its name, or (unnamed) its model and short id, e.g. "linear_regression · 3f2a9c1e". */
+export function jobLabel(job) {
+  if (job.name) return job.name;
+  const kind = job.spec?.model?.kind;
+  return kind ? `${kind} · ${shortId(job.id)}` : shortId(job.id);
 }
 
 /** "12 s ago" style, for the jobs list. */

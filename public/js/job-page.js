@@ -8,13 +8,18 @@
 import uPlot from '/vendor/uplot/uPlot.esm.js';
 import { api, ApiError, download, streamUrl } from './api.js';
 import { $, h, say } from './dom.js';
-import { estimateEtaMs, formatDuration, formatLoss, TERMINAL } from './format.js';
+import { EtaEstimator } from './eta.js';
+import { formatDuration, formatLoss, jobLabel, TERMINAL } from './format.js';
 import { renderDelete, resetDelete } from './job-delete.js';
+import { newestCheckpoint, noCheckpointReason, noLineYet, predictDefault } from './job-facts.js';
+import { CHART_HEIGHT, chartWidth, initialLog, makeLossChart, onChartKey, READOUT_HINT, setLogScale, updateLossChart } from './loss-chart.js';
 
 const LOSS_COLOR = '#1f5fbf';
 const DATA_COLOR = '#b34700';
 const FIT_REFRESH_MS = 600;
 const JOB_REFRESH_MS = 2000;
+
+/** @typedef {{ epoch: number, kind: string, links: { download: string, json: string } }} CheckpointInfo */
 
 /** Everything the open job page holds; replaced on every navigation so that nothing leaks between jobs. */
 let page = null;
@@ -24,75 +29,13 @@ let page = null;
  */
 let navigation = 0;
 
-function chartWidth(el) {
-  return Math.max(320, Math.floor(el.getBoundingClientRect().width || 800));
-}
-
-function lossData(state) {
-  const ys = state.log ? state.losses.map((l) => (l !== null && l > 0 ? l : null)) : state.losses;
-  return [state.epochs, ys];
-}
-
-function makeLossChart(state) {
-  const el = $('#loss-chart');
-  state.lossChart?.destroy();
-  el.replaceChildren();
-  const readout = $('#hover-readout');
-  state.lossChart = new uPlot(
-    {
-      width: chartWidth(el),
-      height: 320,
-      scales: { x: { time: false }, y: state.log ? { distr: 3, log: 10 } : {} },
-      axes: [
-        { label: 'epoch', stroke: '#1a1a1a', grid: { stroke: '#e3e3e3' } },
-        { label: state.log ? 'loss (log scale)' : 'loss', stroke: '#1a1a1a', size: 72, grid: { stroke: '#e3e3e3' } },
-      ],
-      series: [
-        { label: 'epoch' },
-        { label: 'loss', stroke: LOSS_COLOR, width: 2, points: { show: false }, value: (_u, v) => formatLoss(v) },
-      ],
-      cursor: { drag: { x: false, y: false } },
-      hooks: {
-        setCursor: [
-          (u) => {
-            const i = u.cursor.idx;
-            if (i === null || i === undefined || state.epochs[i] === undefined) return;
-            readout.textContent = `epoch ${state.epochs[i]} · loss ${formatLoss(state.losses[i])}`;
-            state.cursorIdx = i;
-          },
-        ],
-      },
-    },
-    lossData(state),
-    el,
-  );
-}
-
-/** Arrow keys move the cursor along the curve, so the values are reachable without a mouse. */
-function onChartKey(event) {
-  const state = page;
-  if (!state || !state.lossChart || state.epochs.length === 0) return;
-  let i = state.cursorIdx ?? state.epochs.length - 1;
-  if (event.key === 'ArrowLeft') i = Math.max(0, i - 1);
-  else if (event.key === 'ArrowRight') i = Math.min(state.epochs.length - 1, i + 1);
-  else if (event.key === 'Home') i = 0;
-  else if (event.key === 'End') i = state.epochs.length - 1;
-  else return;
-  event.preventDefault();
-  const u = state.lossChart;
-  const y = lossData(state)[1][i];
-  u.setCursor({ left: u.valToPos(state.epochs[i], 'x'), top: y === null ? 0 : u.valToPos(y, 'y') });
-  state.cursorIdx = i;
-  $('#hover-readout').textContent = `epoch ${state.epochs[i]} · loss ${formatLoss(state.losses[i])}`;
-}
-
 function scheduleRedraw(state) {
   if (state.redrawPending) return;
   state.redrawPending = true;
   requestAnimationFrame(() => {
     state.redrawPending = false;
     if (page !== state) return;
-    state.lossChart?.setData(lossData(state));
+    updateLossChart(state);
     $('#loss-chart').setAttribute('data-points', String(state.epochs.length));
     renderStatus(state);
   });
@@ -113,7 +56,7 @@ function makeFitChart(state) {
   state.fitChart = new uPlot(
     {
       width: chartWidth(el),
-      height: 320,
+      height: CHART_HEIGHT,
       scales: { x: { time: false } },
       axes: [
         { label: 'x', stroke: '#1a1a1a', grid: { stroke: '#e3e3e3' } },
@@ -130,14 +73,27 @@ function makeFitChart(state) {
   );
 }
 
+/**
+ * Redraws the line from the newest checkpoint. A request made while one is in flight is not dropped but runs once
+ * that one ends: the in-flight one may have asked before the checkpoint the caller knows of (the final one) existed.
+ */
 async function refreshFit(state) {
-  if (!state.fitChart || state.fitBusy) return;
+  if (!state.fitChart) return;
+  if (state.fitBusy) {
+    state.fitAgain = true;
+    return;
+  }
   state.fitBusy = true;
+  state.fitAgain = false;
   state.fitFetchedAt = Date.now();
   try {
     const list = await api('GET', `/v1/jobs/${encodeURIComponent(state.job.id)}/checkpoints`);
-    if (page !== state || list.items.length === 0) return;
-    const newest = list.items.find((c) => c.kind === 'final') ?? list.items.reduce((a, b) => (b.epoch > a.epoch ? b : a));
+    if (page !== state) return;
+    const newest = newestCheckpoint(/** @type {CheckpointInfo[]} */ (list.items));
+    if (!newest) {
+      if (state.fitKey === null) say($('#fit-caption'), noLineYet(state.job));
+      return;
+    }
     const key = `${newest.kind}-${newest.epoch}`;
     if (key === state.fitKey) return;
     const json = await api('GET', newest.links.json);
@@ -154,6 +110,7 @@ async function refreshFit(state) {
     if (!(err instanceof ApiError && err.status === 409)) say($('#fit-caption'), `Could not load the fitted line: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
     state.fitBusy = false;
+    if (state.fitAgain && page === state) void refreshFit(state);
   }
 }
 
@@ -163,8 +120,10 @@ function renderStatus(state) {
   const last = state.losses.at(-1) ?? job.lastLoss;
   let line = `${job.status} · epoch ${epoch} of ${job.epochs}`;
   if (last !== null && last !== undefined) line += ` · loss ${formatLoss(last)}`;
+  const lastVal = state.valLosses.at(-1);
+  if (lastVal !== null && lastVal !== undefined) line += ` · validation ${formatLoss(lastVal)}`;
   if (job.status === 'running') {
-    const eta = estimateEtaMs(state.arrivals, job.epochs);
+    const eta = state.eta.etaMs(job.epochs, performance.now());
     if (eta !== null) line += ` · about ${formatDuration(eta)} left`;
   }
   const status = $('#job-status');
@@ -223,6 +182,7 @@ async function reloadMetrics(state) {
   if (page !== state) return;
   state.epochs = metrics.epochs.map((e) => e.epoch);
   state.losses = metrics.epochs.map((e) => e.loss);
+  state.valLosses = metrics.epochs.map((e) => e.valLoss ?? null);
   scheduleRedraw(state);
 }
 
@@ -239,8 +199,9 @@ async function connect(state) {
       if (state.epochs.length > 0 && message.epoch <= state.epochs[state.epochs.length - 1]) return;
       state.epochs.push(message.epoch);
       state.losses.push(message.loss);
-      state.arrivals.push([message.epoch, performance.now()]);
-      if (state.arrivals.length > 200) state.arrivals.shift();
+      state.valLosses.push(message.valLoss ?? null);
+      // The replay of epochs done before the page opened arrives in one burst: it says nothing about the pace.
+      if (message.epoch > state.liveFrom) state.eta.observe(message.epoch, performance.now());
       if (state.job.status === 'queued') state.job.status = 'running';
       state.job.epoch = message.epoch;
       state.job.lastLoss = message.loss;
@@ -296,6 +257,8 @@ export async function openJobPage(id) {
   $('#job-timings').replaceChildren();
   $('#loss-chart').replaceChildren();
   $('#loss-chart').setAttribute('data-points', '0');
+  // Nothing read from the last job's chart stays on screen.
+  $('#hover-readout').textContent = READOUT_HINT;
   $('#fit-chart').setAttribute('data-fit', 'none');
   say($('#predict-result'), '');
   for (const el of document.querySelectorAll('#predict-form .field-error')) el.remove();
@@ -314,14 +277,19 @@ export async function openJobPage(id) {
     job,
     epochs: [],
     losses: [],
-    arrivals: [],
-    log: /** @type {HTMLInputElement} */ ($('#log-toggle')).checked,
+    /** Validation loss per epoch (null where the epoch has none); a second curve once one arrives. */
+    valLosses: [],
+    chartHasVal: false,
+    eta: new EtaEstimator(),
+    liveFrom: job.epoch,
+    log: initialLog(),
     lossChart: /** @type {uPlot | null} */ (null),
     fitChart: /** @type {uPlot | null} */ (null),
     fitXs: [],
     fitYs: [],
     fitKey: null,
     fitBusy: false,
+    fitAgain: false,
     fitFetchedAt: 0,
     finished: false,
     socket: null,
@@ -332,19 +300,24 @@ export async function openJobPage(id) {
     redrawPending: false,
     announced: null,
     onResize: () => {
-      state.lossChart?.setSize({ width: chartWidth($('#loss-chart')), height: 320 });
-      state.fitChart?.setSize({ width: chartWidth($('#fit-chart')), height: 320 });
+      state.lossChart?.setSize({ width: chartWidth($('#loss-chart')), height: CHART_HEIGHT });
+      state.fitChart?.setSize({ width: chartWidth($('#fit-chart')), height: CHART_HEIGHT });
     },
   };
   page = state;
-  $('#job-title').textContent = job.name ?? job.id;
+  $('#job-title').textContent = jobLabel(job);
+  /** @type {HTMLInputElement} */ ($('#log-toggle')).checked = state.log;
+  // The Predict box starts with a row of the model's width, and says the shape.
+  const predict = predictDefault(job.spec);
+  /** @type {HTMLTextAreaElement} */ ($('#predict-x')).value = predict.text;
+  $('#predict-shape').textContent = predict.shape;
   for (const el of document.querySelectorAll('[data-job-only]')) /** @type {HTMLElement} */ (el).hidden = false;
   makeLossChart(state);
   $('#fit-section').hidden = !isFitJob(job);
   $('#fit-svg-btn').hidden = !isFitJob(job);
   if (isFitJob(job)) {
     makeFitChart(state);
-    say($('#fit-caption'), 'The fitted line appears with the first checkpoint.');
+    say($('#fit-caption'), noLineYet(job));
     void refreshFit(state);
   }
   renderStatus(state);
@@ -358,11 +331,10 @@ export async function openJobPage(id) {
 }
 
 export function initJobPage() {
-  $('#loss-chart').addEventListener('keydown', onChartKey);
+  $('#loss-chart').addEventListener('keydown', (event) => page && onChartKey(page, event));
   $('#log-toggle').addEventListener('change', (event) => {
     if (!page) return;
-    page.log = /** @type {HTMLInputElement} */ (event.target).checked;
-    makeLossChart(page);
+    setLogScale(page, /** @type {HTMLInputElement} */ (event.target).checked);
   });
   $('#cancel-btn').addEventListener('click', async () => {
     if (!page) return;
@@ -393,7 +365,26 @@ export function initJobPage() {
     }
   };
   const jobUrl = (id, rest) => `/v1/jobs/${encodeURIComponent(id)}${rest}`;
-  $('#download-btn').addEventListener('click', saveFrom((id) => jobUrl(id, '/checkpoint'), (id) => `${id}.safetensors`));
+  // The checkpoint: whichever GET /checkpoints lists (final, else the latest epoch's, a cancelled job's last resume
+  // point included); when it lists none, why not, for the job's status.
+  $('#download-btn').addEventListener('click', async () => {
+    if (!page) return;
+    const state = page;
+    let newest;
+    try {
+      newest = newestCheckpoint(/** @type {CheckpointInfo[]} */ ((await api('GET', jobUrl(state.job.id, '/checkpoints'))).items));
+    } catch (err) {
+      say($('#action-status'), err instanceof Error ? err.message : String(err));
+      return;
+    }
+    if (page !== state) return;
+    if (!newest) {
+      say($('#action-status'), noCheckpointReason(state.job));
+      return;
+    }
+    const suffix = newest.kind === 'final' ? '' : `-epoch${newest.epoch}`;
+    await saveFrom(() => newest.links.download, (id) => `${id}${suffix}.safetensors`)();
+  });
   $('#loss-svg-btn').addEventListener(
     'click',
     saveFrom((id) => jobUrl(id, `/plots/loss.svg${page?.log ? '?log=1' : ''}`), (id) => `${id}-loss.svg`),
@@ -407,11 +398,12 @@ export function initJobPage() {
     const out = $('#predict-result');
     for (const el of form.querySelectorAll('.field-error')) el.remove();
     input.removeAttribute('aria-invalid');
+    input.setAttribute('aria-describedby', 'predict-shape');
     const showError = (message) => {
       const id = 'err-predict-x';
       input.closest('.field')?.append(h('p', { class: 'field-error', id, text: message }));
       input.setAttribute('aria-invalid', 'true');
-      input.setAttribute('aria-describedby', id);
+      input.setAttribute('aria-describedby', `predict-shape ${id}`);
       out.textContent = '';
     };
     let x;

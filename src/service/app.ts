@@ -21,9 +21,9 @@ import { loadConfig, type Config, type Limits } from './config.js';
 import { createJobManager, defaultNodeId } from './jobs/manager.js';
 import type { JobManager, JobStore } from './jobs/types.js';
 import { openStore } from './store/open.js';
+import { RequestLogController, serverLoggerOptions } from './log.js';
 import { contextPlugin, type ServiceContext } from './plugins/context.js';
 import { errorsPlugin } from './plugins/errors.js';
-import { logSerializers } from './plugins/hardening.js';
 import { tenantPlugin } from './plugins/tenant.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { dashboardRoutes } from './routes/dashboard.js';
@@ -142,9 +142,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
           logger:
             loggerOption === true
               ? {
-                  level: config.logLevel,
-                  redact: ['req.headers.authorization'],
-                  serializers: logSerializers,
+                  ...serverLoggerOptions(config),
                   // Every line names the node and its role: a deployment's logs are read together.
                   base: { pid: process.pid, node: nodeId, role },
                 }
@@ -152,6 +150,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
         }),
     genReqId,
     requestIdHeader: false,
+    logController: new RequestLogController(),
     bodyLimit: config.limits.maxBodyBytes,
     // A hop count as Fastify itself compiles it (its types accept no number).
     trustProxy: typeof config.trustProxy === 'number'
