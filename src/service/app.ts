@@ -200,6 +200,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       kernel: config.kernel,
       leaseMs: config.leaseMs,
       resumeSnapshotMs: config.resumeSnapshotMs,
+      tenantMaxStoredBytes: config.security?.tenantMaxStoredBytes ?? 0,
     });
   let drained: Promise<void> | null = null;
   const context: ServiceContext = {

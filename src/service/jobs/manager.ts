@@ -68,6 +68,8 @@ export interface JobManagerOptions {
   kernel?: WorkerPoolOptions['kernel'];
   /** V8 heap limits of each worker thread; a job that exceeds them fails alone. */
   resourceLimits?: WorkerPoolOptions['resourceLimits'];
+  /** Bytes a tenant may store (TENANT_MAX_STORED_BYTES): checked at submission and before each checkpoint. 0: none. */
+  tenantMaxStoredBytes?: number;
 }
 
 export const DEFAULT_LEASE_MS = 15_000;
@@ -123,6 +125,7 @@ export function createJobManager(options: JobManagerOptions): JobRuntime {
     predictor,
     maxQueued: Math.max(0, Math.floor(options.maxQueued)),
     retryAfterSeconds,
+    tenantMaxStoredBytes: options.tenantMaxStoredBytes ?? 0,
   });
   const supervisor =
     role === 'api'
@@ -140,6 +143,7 @@ export function createJobManager(options: JobManagerOptions): JobRuntime {
           cancelGraceMs: options.cancelGraceMs,
           resumeSnapshotMs: options.resumeSnapshotMs ?? 5000,
           flushMs: options.flushMs ?? 20,
+          tenantMaxStoredBytes: options.tenantMaxStoredBytes ?? 0,
         });
 
   let started = false;

@@ -6,7 +6,8 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
-import { ConflictError, InvalidInputError, JobRuntimeError, NotFoundError, QueueFullError, ShuttingDownError } from '../jobs/errors.js';
+import { ConflictError, InvalidInputError, JobRuntimeError, NotFoundError, QueueFullError, ShuttingDownError, StorageQuotaError } from '../jobs/errors.js';
+import { storeFailureCause } from '../store/failures.js';
 import { globalPlugin } from './global.js';
 
 export interface Issue {
@@ -144,7 +145,15 @@ function fromRuntimeError(err: unknown): ApiError | null {
   // Same Idempotency-Key, different body: 422 (as the IETF Idempotency-Key draft says); other conflicts are 409.
   if (err instanceof ConflictError) return new ApiError(err.code === 'idempotency_key_reused' ? 422 : 409, err.code, err.message);
   if (err instanceof InvalidInputError) return new ApiError(400, err.code, err.message);
+  if (err instanceof StorageQuotaError) return new ApiError(429, err.code, err.message, { retryAfterSeconds: 60 }, { 'retry-after': '60' });
   return null;
+}
+
+/** The store cannot serve (full or read-only disk, database gone): 503 naming the cause, retry later. */
+function fromStoreFailure(err: unknown): ApiError | null {
+  const cause = storeFailureCause(err);
+  if (!cause) return null;
+  return new ApiError(503, 'store_unavailable', `the service cannot store or read data right now: ${cause}; retry later`, { retryAfterSeconds: 5 }, { 'retry-after': '5' });
 }
 
 function fromFastifyError(err: FastifyError, request: FastifyRequest, maxBodyBytes: number): ApiError | null {
@@ -189,7 +198,7 @@ export const errorsPlugin = globalPlugin<{ maxBodyBytes: number }>('gradloom-err
       return sendError(reply, validationError(issues));
     }
     if (!isResponseSerializationErrorSafe(err)) {
-      const mapped = fromRuntimeError(err) ?? fromFastifyError(err, request, opts.maxBodyBytes);
+      const mapped = fromRuntimeError(err) ?? fromStoreFailure(err) ?? fromFastifyError(err, request, opts.maxBodyBytes);
       if (mapped) {
         if (mapped.statusCode >= 500) request.log.error({ err }, 'request failed');
         return sendError(reply, mapped);
