@@ -304,7 +304,8 @@ export function pytorchScript(spec: JobSpec & { seed: number }, options: Pytorch
 
   // ---- loss, optimizer, schedule
   if (training.loss === 'sse') {
-    if (!tutorialNet) line();
+    line();
+    line();
     line('def loss_fn(y_pred, y):');
     line('    return (y_pred - y).pow(2).sum()  # the tutorial\'s sum of squared errors');
     line();
@@ -391,5 +392,5 @@ export function pytorchScript(spec: JobSpec & { seed: number }, options: Pytorch
     line('if best_state is not None:');
     line('    load_state_dict(best_state)  # gradloom\'s final checkpoint is the best epoch\'s weights');
   }
-  return `${out.join('\n')}\n`;
+  return `${out.join('\n').replace(/\n{4,}/g, '\n\n\n')}\n`; // at most two blank lines in a row, as PEP 8 has it
 }
