@@ -14,9 +14,9 @@ import { regressionSpec, twoLayerSpec } from '../helpers/app.js';
 
 type Spec = JobSpec & { seed: number };
 const FIXTURES = join(import.meta.dirname, '../fixtures/pytorch');
-const parse = (input: JobSpecInput | Record<string, unknown>): Spec => jobSpecSchema.parse(input) as Spec;
+const parse = (input: unknown): Spec => jobSpecSchema.parse(input) as Spec;
 /** A spec with the issue-12 fields, before (or after) the schema knows them: defaults as the schema fills them. */
-const withExtras = (input: JobSpecInput, training: Record<string, unknown>, top: Record<string, unknown> = {}): Spec =>
+const withExtras = (input: unknown, training: Record<string, unknown>, top: Record<string, unknown> = {}): Spec =>
   ({ ...parse(input), ...top, training: { ...parse(input).training, ...training } }) as Spec;
 const script = (spec: Spec) => pytorchScript(spec, { jobId: 'job-1', baseUrl: 'http://api.example:8080' });
 
