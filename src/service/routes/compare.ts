@@ -66,8 +66,18 @@ function shortKey(key: string): string {
   return last === 'kind' && parts.length > 1 ? parts[parts.length - 2] : last;
 }
 
+/** 1e-6 rather than 0.000001 in a legend. */
+const legendValue = (v: HyperValue) =>
+  v === null ? '-' : typeof v === 'number' && v !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e6) ? v.toExponential() : String(v);
+
 /** How many differing hyperparameters a legend entry lists. */
 const LEGEND_KEYS = 4;
+/** Which differences a legend shows first: the optimizer's, then the loop's, then the model's and the data's. */
+const LEGEND_PRIORITY = ['training.optimizer.', 'training.scheduler.', 'training.batchSize', 'training.loss', 'training.epochs', 'training.', 'model.kind', 'model.', 'data.kind', 'seed', 'warmStart.', 'data.'];
+const priority = (key: string) => {
+  const i = LEGEND_PRIORITY.findIndex((p) => key.startsWith(p));
+  return i < 0 ? LEGEND_PRIORITY.length : i;
+};
 
 /**
  * Legend text per job: its name (or model and short id), then the hyperparameters on which the jobs differ (or,
@@ -75,12 +85,14 @@ const LEGEND_KEYS = 4;
  */
 export function runLabels(runs: Array<Pick<Run, 'job' | 'hyperparameters'>>): string[] {
   const keys = [...new Set(runs.flatMap((r) => Object.keys(r.hyperparameters)))];
-  const differing = keys.filter((k) => new Set(runs.map((r) => JSON.stringify(r.hyperparameters[k] ?? null))).size > 1);
+  const differing = keys
+    .filter((k) => new Set(runs.map((r) => JSON.stringify(r.hyperparameters[k] ?? null))).size > 1)
+    .sort((a, b) => priority(a) - priority(b)); // stable: spec order within a rank
   const shortId = (job: JobRecord) => job.id.slice(0, 8);
   const base = runs.map((r) => r.job.name ?? `${r.job.spec.model.kind} ${shortId(r.job)}`);
   const labels = runs.map((r, i) => {
     const shown = differing.length > 0 ? differing : ['training.optimizer.kind', 'training.optimizer.lr'];
-    const parts = shown.slice(0, LEGEND_KEYS).map((k) => `${shortKey(k)}=${r.hyperparameters[k] ?? '-'}`);
+    const parts = shown.slice(0, LEGEND_KEYS).map((k) => `${shortKey(k)}=${legendValue(r.hyperparameters[k] ?? null)}`);
     if (differing.length > LEGEND_KEYS) parts.push('…');
     return { name: base[i], rest: parts.join(', ') };
   });
