@@ -2,8 +2,7 @@
  * pytorchScript(spec): (a) the program has the right pieces for each kind of spec; (b) run by real PyTorch, it prints
  * the losses of the PyTorch fixtures (the tutorial programs) and of gradloom's own trainer for the other job kinds.
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,6 +10,7 @@ import { jobSpecSchema, type JobSpec, type JobSpecInput } from '../../src/spec/j
 import { EMBED_MAX_VALUES, pyNumber, pyString, pytorchScript } from '../../src/training/pytorch-script.js';
 import { Trainer } from '../../src/training/trainer.js';
 import { regressionSpec, twoLayerSpec } from '../helpers/app.js';
+import { pythonImports, runPythonScript } from '../helpers/python.js';
 
 type Spec = JobSpec & { seed: number };
 const FIXTURES = join(import.meta.dirname, '../fixtures/pytorch');
@@ -142,34 +142,10 @@ describe('the script has the pieces of the spec', () => {
 });
 
 // ------------------------------------------------------------------------------------------------ with torch
-const PYTHON = '/usr/bin/python3';
-function torchImportable(): boolean {
-  try {
-    execFileSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const hasTorch = torchImportable();
+const hasTorch = pythonImports('torch');
 const dir = mkdtempSync(join(tmpdir(), 'gradloom-pytorch-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Runs the script; returns its `epoch loss [valLoss]` rows and the other lines. */
-function runScript(py: string, name: string): Promise<{ rows: number[][]; other: string[] }> {
-  const file = join(dir, `${name}.py`);
-  writeFileSync(file, py);
-  return new Promise((resolve, reject) => {
-    execFile(PYTHON, [file], { timeout: 240_000, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`${name}.py failed: ${stderr || err.message}`));
-      const lines = stdout.trim().split('\n');
-      resolve({
-        rows: lines.filter((l) => /^\d+ /.test(l)).map((l) => l.split(' ').map(Number)),
-        other: lines.filter((l) => !/^\d+ /.test(l)),
-      });
-    });
-  });
-}
+const runScript = (py: string, name: string) => runPythonScript(py, dir, name);
 
 const maxRel = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]) / Math.abs(b[i])));
 
