@@ -157,6 +157,7 @@ export function pytorchScript(spec: JobSpec & { seed: number }, options: Pytorch
   if (validation?.kind === 'inline') {
     summary.training = { ...training, validation: { kind: 'inline', rows: validation.x.length } };
   }
+  delete summary.webhook; // not part of training, and a URL may carry a token
 
   line('#!/usr/bin/env python3');
   line(`# gradloom job ${pyString(options.jobId)}${spec.name ? ` (${pyString(spec.name)})` : ''}, reproduced in PyTorch.`);
