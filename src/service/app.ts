@@ -28,6 +28,7 @@ import { tenantPlugin } from './plugins/tenant.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { datasetRoutes } from './routes/datasets.js';
+import { experimentRoutes } from './routes/experiments.js';
 import { jobRoutes } from './routes/jobs.js';
 import { plotRoutes } from './routes/plots.js';
 import { streamRoutes } from './routes/stream.js';
@@ -274,6 +275,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       await v1.register(checkpointRoutes);
       await v1.register(datasetRoutes);
       await v1.register(plotRoutes);
+      await v1.register(experimentRoutes);
     },
     { prefix: '/v1' },
   );
