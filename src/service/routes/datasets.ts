@@ -8,6 +8,7 @@ import { ApiError, notFound, validationError } from '../plugins/errors.js';
 import { errors, idParamsSchema } from '../schemas/common.js';
 import { datasetCreateQuerySchema, datasetCreateSchema, datasetSchema } from '../schemas/datasets.js';
 import { CsvError, parseCsv } from './csv.js';
+import { holdCheckedMatrices } from '../body/json-body.js';
 
 /** Columns of a CSV upload travel from the content-type parser to the handler on the request. */
 const csvColumns = new WeakMap<object, { x: string[]; y: string[] }>(); // keyed by request
@@ -32,17 +33,34 @@ export const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
 
   // CSV becomes the JSON shape here, so that one body schema validates both kinds of upload.
   app.addContentTypeParser(['text/csv', 'application/csv'], { parseAs: 'string', bodyLimit: limits.maxBodyBytes }, (request, body, done) => {
-    const query = request.query as { target?: string; name?: string };
-    const target = query.target
-      ? query.target
-          .split(',')
-          .map((t) => t.trim())
-          .filter((t) => t !== '')
-      : null;
+    // The query is validated after the body is parsed: a repeated parameter arrives here as an array.
+    const query = request.query as { target?: unknown; name?: unknown };
+    const repeated = (['target', 'name'] as const).filter((k) => Array.isArray(query[k]));
+    if (repeated.length > 0) {
+      done(
+        validationError(
+          repeated.map((k) => ({
+            path: `query.${k}`,
+            message: `is given ${(query[k] as unknown[]).length} times; give it once${k === 'target' ? ', naming several columns with commas (?target=a,b)' : ''}`,
+          })),
+        ),
+        undefined,
+      );
+      return;
+    }
+    const target =
+      typeof query.target === 'string' && query.target !== ''
+        ? query.target
+            .split(',')
+            .map((t) => t.trim())
+            .filter((t) => t !== '')
+        : null;
     try {
       const parsed = parseCsv(body as string, target, limits.maxDatasetRows);
-      const result = { ...(query.name ? { name: query.name } : {}), x: parsed.x, y: parsed.y };
+      const result = { ...(typeof query.name === 'string' && query.name ? { name: query.name } : {}), x: parsed.x, y: parsed.y };
       csvColumns.set(request, parsed.columns);
+      // The rows are checked numbers already: zod validates the upload without them.
+      holdCheckedMatrices(request, result, ['x', 'y']);
       done(null, result);
     } catch (err) {
       if (err instanceof CsvError)
@@ -54,6 +72,7 @@ export const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/datasets',
     {
+      config: { bodyMatrices: 'dataset' },
       schema: {
         tags: ['datasets'],
         summary: 'Upload a dataset (JSON or CSV)',

@@ -33,6 +33,7 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/jobs',
     {
+      config: { bodyMatrices: 'job' },
       schema: {
         tags: ['jobs'],
         summary: 'Submit a training job',

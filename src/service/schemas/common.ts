@@ -27,3 +27,16 @@ export function errors(...codes: number[]) {
 export const timestamp = z.string().describe('ISO 8601, UTC');
 
 export const matrixSchema = z.array(z.array(z.number()));
+
+/**
+ * An integer query parameter written in decimal digits. `z.coerce.number()` would also read `0x10` as 16, `1e3` as
+ * 1000 and an empty string as 0; anything but digits stays a string here, which the number schema refuses. (A
+ * preprocess, unlike a transform, leaves the OpenAPI document describing the number.)
+ */
+export function queryInteger(bounds: { min: number; max?: number }) {
+  const int = z.number().int().min(bounds.min);
+  return z.preprocess(
+    (v) => (typeof v === 'string' && /^[0-9]{1,15}$/.test(v) ? Number(v) : v),
+    bounds.max === undefined ? int : int.max(bounds.max),
+  );
+}
