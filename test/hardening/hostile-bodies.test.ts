@@ -168,3 +168,28 @@ describe('the smaller ones', () => {
     expect(ok.statusCode).toBe(200);
   });
 });
+
+describe('timeouts and keys', () => {
+  it('the 408 for a request that did not arrive in time has the documented error shape', async () => {
+    let written = '';
+    let destroyed = false;
+    const socket = { destroyed: false, writable: true, write: (s: string) => (written += s), destroy: () => (destroyed = true) };
+    h.app.server.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket);
+    const [head, body] = written.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(head).toMatch(/\r\nConnection: close/);
+    expect(JSON.parse(body!)).toEqual({
+      error: 'request_timeout',
+      message: 'the request did not arrive completely within 30000 ms (REQUEST_TIMEOUT_MS); send it faster, or in smaller pieces',
+    });
+    expect(destroyed).toBe(true);
+  });
+
+  it('60 wrong keys from one address do not lock out a tenant whose key is right (same address)', async () => {
+    const get = (authorization: string) =>
+      h.app.inject({ method: 'GET', url: '/v1/jobs', headers: { authorization }, remoteAddress: '192.0.2.9' });
+    for (let i = 0; i < 60; i++) expect((await get(`Bearer wrong-key-${i}-0000000000`)).statusCode).toBe(401);
+    expect((await get('Bearer wrong-key-61-0000000000')).statusCode).toBe(429);
+    expect((await get(`Bearer ${ALICE_KEY}`)).statusCode).toBe(200);
+  });
+});
