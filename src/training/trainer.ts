@@ -25,7 +25,7 @@ import {
   type Tensor,
 } from '../engine/index.js';
 import type { JobSpec } from '../spec/job-spec.js';
-import { buildData, makeBatches, type Batch } from './data.js';
+import { batchCount, batchesOf, buildData, type Batch } from './data.js';
 import { buildModel, type TrainableModel } from './model.js';
 import { buildOptimizer, type TrainingOptimizer } from './optimizer.js';
 import type { ResumePoint, TrainingData } from './protocol.js';
@@ -47,7 +47,7 @@ export class Trainer {
     readonly spec: JobSpec & { seed: number },
     readonly model: TrainableModel,
     private readonly optimizer: TrainingOptimizer,
-    private readonly batches: Batch[],
+    private readonly data: Batch,
     private readonly gen: Generator,
   ) {
     this.epochs = spec.training.epochs;
@@ -59,7 +59,7 @@ export class Trainer {
     const data = buildData(spec, gen, rows);
     const model = buildModel(spec.model, gen);
     const optimizer = buildOptimizer(spec.model, spec.training.optimizer, model.parameters);
-    const trainer = new Trainer(spec, model, optimizer, makeBatches(data, spec.training.batchSize), gen);
+    const trainer = new Trainer(spec, model, optimizer, data, gen);
     if (resume) trainer.restore(resume);
     return trainer;
   }
@@ -78,7 +78,8 @@ export class Trainer {
    */
   runEpoch(): number {
     let total = 0;
-    for (const batch of this.batches) {
+    const { batchSize } = this.spec.training;
+    for (const batch of batchesOf(this.data, batchSize)) {
       this.optimizer.zeroGrad();
       const loss = this.lossOf(this.model.forward(batch.x), batch.y);
       const value = loss.item();
@@ -88,7 +89,8 @@ export class Trainer {
       total += value;
     }
     this.epoch++;
-    return this.batches.length === 1 ? total : total / this.batches.length;
+    const batches = batchCount(this.data.x.shape[0]!, batchSize);
+    return batches === 1 ? total : total / batches;
   }
 
   /** The model as PyTorch names it, as a safetensors file (`torch` loads it into the equivalent module). */
