@@ -158,7 +158,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   // JSON bodies: parsed off the event loop when large, their number matrices checked in one linear pass.
-  await app.register(jsonBodyPlugin);
+  await app.register(jsonBodyPlugin, { maxRows: config.limits.maxDatasetRows });
 
   const owned = !options.manager && !options.store;
   if (!owned && (!options.manager || !options.store)) throw new Error('buildApp: inject both manager and store, or neither');

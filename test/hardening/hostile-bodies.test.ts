@@ -56,15 +56,25 @@ describe('one row of 130,000 invalid values', () => {
 });
 
 describe('a body at the size limit that is wrong everywhere', () => {
-  it('3.3 million rows of [""] (16 MB): a 400 of a few KB that counts them all', async () => {
+  it('3.3 million rows of [""] (16 MB): a short 400 naming the row limit, without looking at the cells', async () => {
     const rows = 3_300_000;
     const x = `[${new Array(rows).fill('[""]').join(',')}]`;
     const payload = spec({ kind: 'inline', x: '@', y: [[1]] }).replace('"@"', x);
     expect(payload.length).toBeGreaterThan(13_000_000);
     const res = await post('/v1/jobs', payload);
     expect(res.statusCode).toBe(400);
+    expect(res.json().issues).toEqual([{ path: 'data.x', message: 'has 3300000 rows, above the limit of 1000000 (MAX_DATASET_ROWS)' }]);
+    expect(res.body.length).toBeLessThan(1000);
+  });
+
+  it('900,000 rows of [""] (within the row limit): a 400 of a few KB that counts every bad cell', async () => {
+    const rows = 900_000;
+    const payload = spec({ kind: 'inline', x: '@', y: [[1]] }).replace('"@"', `[${new Array(rows).fill('[""]').join(',')}]`);
+    const res = await post('/v1/jobs', payload);
+    expect(res.statusCode).toBe(400);
     const body = res.json();
     expect(body.issues).toHaveLength(20);
+    expect(body.issues[19]).toEqual({ path: 'data.x.19.0', message: 'must be a number, got string ""' });
     expect(body.issuesTotal).toBe(rows);
     expect(res.body.length).toBeLessThan(4000);
   });

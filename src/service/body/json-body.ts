@@ -94,11 +94,13 @@ function workerSource(): string {
   return `
 'use strict';
 const { parentPort } = require('node:worker_threads');
+// esbuild (tsx, vitest) may wrap functions in __name(fn, "name") when it keeps names: a no-op here.
+const __name = (fn) => fn;
 const scanBody = ${scanBody.toString()};
 const findLargeValue = ${findLargeValue.toString()};
 const findForbiddenKey = ${findForbiddenKey.toString()};
 const decoder = new TextDecoder();
-parentPort.on('message', ({ id, buffer, kind, maxIssues, maxOtherValues }) => {
+parentPort.on('message', ({ id, buffer, kind, maxIssues, maxOtherValues, maxRows }) => {
   let body;
   try {
     let text = decoder.decode(buffer);
@@ -108,7 +110,7 @@ parentPort.on('message', ({ id, buffer, kind, maxIssues, maxOtherValues }) => {
     parentPort.postMessage({ id, kind: 'json_error', message: String(err && err.message) });
     return;
   }
-  const scan = kind === 'none' ? { issues: [], total: 0, matrices: [] } : scanBody(body, kind, maxIssues);
+  const scan = kind === 'none' ? { issues: [], total: 0, matrices: [] } : scanBody(body, kind, maxIssues, maxRows);
   const large = findLargeValue(body, maxOtherValues);
   if (large !== null) {
     parentPort.postMessage({ id, kind: 'large_value', path: large });
@@ -148,6 +150,8 @@ class BodyParserThread {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (a: WorkerAnswer) => void; reject: (e: Error) => void }>();
 
+  constructor(private readonly maxRows: number) {}
+
   parse(buffer: Buffer, kind: BodyKind | 'none'): Promise<WorkerAnswer> {
     const worker = this.start();
     const id = this.nextId++;
@@ -155,7 +159,7 @@ class BodyParserThread {
     const owned = buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength ? buffer.buffer : buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, buffer: owned, kind, maxIssues: MAX_ISSUES, maxOtherValues: MAX_OTHER_VALUES }, [owned as ArrayBuffer]);
+      worker.postMessage({ id, buffer: owned, kind, maxIssues: MAX_ISSUES, maxOtherValues: MAX_OTHER_VALUES, maxRows: this.maxRows }, [owned as ArrayBuffer]);
     });
   }
 
@@ -228,8 +232,8 @@ export function holdCheckedMatrices(request: FastifyRequest, body: Record<string
   held.set(request, { matrices, issues: [], total: 0 });
 }
 
-export const jsonBodyPlugin = globalPlugin('gradloom-json-body', async (app: FastifyInstance) => {
-  const thread = new BodyParserThread();
+export const jsonBodyPlugin = globalPlugin<{ maxRows: number }>('gradloom-json-body', async (app: FastifyInstance, options) => {
+  const thread = new BodyParserThread(options.maxRows);
   app.addHook('onClose', async () => thread.close());
 
   app.removeContentTypeParser('application/json');
@@ -248,7 +252,7 @@ export const jsonBodyPlugin = globalPlugin('gradloom-json-body', async (app: Fas
       const forbidden = findForbiddenKey(body);
       if (forbidden !== null) throw forbiddenKey(forbidden);
       if (kind !== 'none') {
-        const scan = scanBody(body, kind, MAX_ISSUES);
+        const scan = scanBody(body, kind, MAX_ISSUES, options.maxRows);
         held.set(request, scan);
       }
       return body;

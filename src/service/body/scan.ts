@@ -33,7 +33,7 @@ export interface ScanResult {
   matrices: { path: string[]; rows: unknown[] }[];
 }
 
-export function scanBody(body: unknown, kind: BodyKind, maxIssues: number): ScanResult {
+export function scanBody(body: unknown, kind: BodyKind, maxIssues: number, maxRows = Infinity): ScanResult {
   const F32 = 3.4028234663852886e38;
   const issues: ScanIssue[] = [];
   let total = 0;
@@ -82,7 +82,10 @@ export function scanBody(body: unknown, kind: BodyKind, maxIssues: number): Scan
     const value = holder[key];
     if (!Array.isArray(value)) return; // zod says what it should be
     const path = [...prefix, key];
-    checkMatrix(value, path.join('.'));
+    // Too many rows: say so, and spend nothing on their cells (the route would refuse them anyway).
+    if (value.length > maxRows)
+      report(path.join('.'), `has ${value.length} rows, above the limit of ${maxRows} (MAX_DATASET_ROWS)`);
+    else checkMatrix(value, path.join('.'));
     matrices.push({ path, rows: value });
     holder[key] = [];
   };
