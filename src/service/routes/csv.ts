@@ -107,7 +107,7 @@ function* csvSteps(text: string, target: string[] | null, maxRows: number): Gene
   for (const name of targets) {
     if (!seen.has(name))
       throw new CsvError(
-        `target column ${quote(name)} is not in the header (columns: ${header.slice(0, 20).map(quote).join(', ')}${header.length > 20 ? `, and ${header.length - 20} more` : ''})`,
+        `target column ${quote(name)} is not in the header (columns: ${header.slice(0, 20).map((h) => (h.length > 100 ? `${h.slice(0, 100)}...` : h)).join(', ')}${header.length > 20 ? `, and ${header.length - 20} more` : ''})`,
         headerIndex + 1,
       );
   }
