@@ -10,7 +10,8 @@
  * answer. Exits 1 when any answer was 5xx or of the wrong class.
  *
  * Environment: HOSTILE_ROUNDS, HOSTILE_CONCURRENCY, HOSTILE_SIZE (scales the large bodies, default 1 = 16 MiB),
- * HOSTILE_ONLY (comma-separated label prefixes), HOSTILE_SERVER_MAIN, HOSTILE_REQUEST_TIMEOUT_MS (default 300000).
+ * HOSTILE_ONLY (comma-separated label prefixes), HOSTILE_VALID=0 (leave out the valid large bodies), HOSTILE_SERVER_MAIN,
+ * HOSTILE_REQUEST_TIMEOUT_MS (default 300000).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -218,7 +219,9 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
     const only = process.env.HOSTILE_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
-    const cases = hostileCases({ size: Number(process.env.HOSTILE_SIZE ?? 1) }).filter((c) => !only || only.some((o) => c.label.startsWith(o)));
+    const cases = hostileCases({ size: Number(process.env.HOSTILE_SIZE ?? 1) })
+      .filter((c) => !only || only.some((o) => c.label.startsWith(o)))
+      .filter((c) => process.env.HOSTILE_VALID !== '0' || c.expect === 'refuse');
     const job = await trainedJob(base, key);
     const report = await driveHostile({
       base,
