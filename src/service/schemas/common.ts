@@ -11,7 +11,12 @@ export const errorSchema = z
   .looseObject({
     error: z.string().describe("A stable code: 'validation_error', 'not_found', 'queue_full', 'payload_too_large', ..."),
     message: z.string().describe('For people: what went wrong and how to fix it'),
-    issues: z.array(issueSchema).optional().describe('Present on validation_error: one entry per problem'),
+    issues: z.array(issueSchema).optional().describe('Present on validation_error: one entry per problem, at most 20'),
+    issuesTotal: z
+      .number()
+      .int()
+      .optional()
+      .describe('Present when validation found more problems than `issues` lists: how many there were in all'),
   })
   .meta({ id: 'Error', description: 'Every error has this shape; some carry more fields (limit, retryAfterSeconds)' });
 
