@@ -104,6 +104,18 @@ describe('a body at the size limit that is wrong everywhere', () => {
   });
 });
 
+describe('problems in the matrices and in the rest of the body', () => {
+  it('come back together in one 400, the matrices first', async () => {
+    const res = await post('/v1/jobs', spec({ kind: 'inline', x: [['a']], y: [[1]] }).replace('"lr":0.01', '"lr":-1'));
+    expect(res.statusCode).toBe(400);
+    expect(res.json().issues).toEqual([
+      { path: 'data.x.0.0', message: 'must be a number, got string "a"' },
+      { path: 'training.optimizer.lr', message: 'must be > 0, got number -1' },
+    ]);
+    expect(res.json().issuesTotal).toBeUndefined();
+  });
+});
+
 describe('numbers out of range', () => {
   it('1e308 inline: 400 naming the value and the float32 limit', async () => {
     const res = await post('/v1/jobs', spec({ kind: 'inline', x: [[1], [1e308]], y: [[1], [2]] }));
