@@ -37,6 +37,7 @@ import type {
 import { TERMINAL_STATUSES } from '../jobs/types.js';
 import { LeaseLostError } from '../jobs/errors.js';
 import { migrate } from './migrations.js';
+import { dataDirError } from '../data-dir.js';
 
 export interface SqliteStoreOptions {
   dataDir: string;
@@ -602,5 +603,10 @@ export class SqliteJobStore implements JobStore {
 }
 
 export function createSqliteStore(opts: SqliteStoreOptions): JobStore {
-  return new SqliteJobStore(opts);
+  try {
+    return new SqliteJobStore(opts);
+  } catch (err) {
+    // SQLite's "unable to open database file" names neither the path nor the cause.
+    throw dataDirError(opts.dataDir, join(opts.dataDir, opts.fileName ?? 'gradloom.db'), err);
+  }
 }
