@@ -198,6 +198,11 @@ export interface JobStore extends JobQueue {
 
   /** Bytes stored by a tenant (jobs, epochs, checkpoints, datasets), for quotas. */
   tenantUsage(tenant: string): Promise<{ bytes: number; queued: number; running: number }>;
+  /**
+   * A random key every node of a deployment shares, drawn by the first node that asks for `name` (the stream-token
+   * HMAC key). Offered by stores that several nodes share (PostgreSQL); one process keeps its keys in memory.
+   */
+  sharedSecret?(name: string): Promise<Buffer>;
   /** A cheap round trip for /readyz; throws when the store cannot answer. */
   ping(): Promise<void>;
   close(): Promise<void>;

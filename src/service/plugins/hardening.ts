@@ -18,8 +18,7 @@ import type { JobManager, JobStore } from '../jobs/types.js';
 
 /** The stream-token key: shared through the store when it offers one (PostgreSQL), else this process's own. */
 async function sharedStreamTokenKey(store: JobStore): Promise<Buffer> {
-  const shared = store as JobStore & { sharedSecret?: (name: string) => Promise<Buffer> };
-  return shared.sharedSecret ? shared.sharedSecret('stream_tokens') : randomBytes(32);
+  return store.sharedSecret ? store.sharedSecret('stream_tokens') : randomBytes(32);
 }
 import { quotaPlugin } from '../quotas/plugin.js';
 import { heartbeatPlugin } from './heartbeat.js';
