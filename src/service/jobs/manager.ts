@@ -179,7 +179,13 @@ export function createJobManager(options: JobManagerOptions): JobRuntime {
     const latest = new Map<string, ReturnType<typeof statusMessage>>();
     for (const known of feed.watchedJobs()) {
       const job = await store.getJob(known.tenant, known.id).catch(() => known);
-      latest.set(known.id, statusMessage(job ?? { ...known, status: 'cancelled' }));
+      const message = statusMessage(job ?? { ...known, status: 'cancelled' });
+      if (message.status === 'queued' || message.status === 'running') {
+        message.closing =
+          `server_shutdown: this server is shutting down; the job is ${message.status} and continues ` +
+          `${store.kind === 'sqlite' ? 'when the server restarts' : 'on another worker'} from its last snapshot; reconnect to follow it`;
+      }
+      latest.set(known.id, message);
     }
     hub.closeAll((jobId) => latest.get(jobId) ?? null);
     hub.shutdown();

@@ -56,7 +56,16 @@ export interface EpochEvent {
 
 export type StreamMessage =
   | { type: 'epoch'; epoch: number; loss: number; valLoss?: number | null }
-  | { type: 'status'; status: JobStatus; epoch: number; epochs: number; lastLoss: number | null; error: JobError | null }
+  | {
+      type: 'status';
+      status: JobStatus;
+      epoch: number;
+      epochs: number;
+      lastLoss: number | null;
+      error: JobError | null;
+      /** The server closed the stream before the job ended (shutdown): what happens to the job, and what to do. */
+      closing?: string;
+    }
   | { type: 'dropped'; count: number; reason: string };
 
 export interface CheckpointInfo {

@@ -178,6 +178,10 @@ export const streamMessageSchema = z
       epochs: z.number().int(),
       lastLoss: z.number().nullable(),
       error: jobErrorSchema.nullable(),
+      closing: z
+        .string()
+        .optional()
+        .describe('Set when the server closes the stream before the job ended (it is shutting down): what happens next'),
     }),
     z.object({ type: z.literal('dropped'), count: z.number().int(), reason: z.string() }),
   ])
