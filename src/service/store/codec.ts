@@ -1,7 +1,4 @@
-/**
- * Encodings both stores share, so data and cursors mean the same on SQLite and PostgreSQL. (sqlite.ts still has its
- * own identical copies; it can import these instead.)
- */
+/** Encodings both stores share, so data and cursors mean the same on SQLite and PostgreSQL. */
 
 /** Dataset rows are stored as float64 little-endian matrices: exact for any JSON number, 8 bytes a value. */
 export function packMatrix(rows: number[][], width: number): Buffer {

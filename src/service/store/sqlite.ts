@@ -36,6 +36,7 @@ import type {
 } from '../jobs/types.js';
 import { TERMINAL_STATUSES } from '../jobs/types.js';
 import { LeaseLostError } from '../jobs/errors.js';
+import { decodeCursor, encodeCursor, packMatrix, unpackMatrix } from './codec.js';
 import { migrate } from './migrations.js';
 import { dataDirError } from '../data-dir.js';
 
@@ -111,34 +112,6 @@ function rowToDatasetRecord(r: DatasetRow): DatasetRecord {
     createdAt: r.created_at,
     bytes: r.bytes,
   };
-}
-
-/** Rows are stored as float64 little-endian matrices: exact for any JSON number, and 8 bytes a value. */
-function packMatrix(rows: number[][], width: number): Buffer {
-  const out = new Float64Array(rows.length * width);
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i]!;
-    for (let j = 0; j < width; j++) out[i * width + j] = row[j]!;
-  }
-  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-}
-
-function unpackMatrix(buf: Buffer, rows: number, width: number): number[][] {
-  // Copy: a Buffer from SQLite may not be 8-byte aligned.
-  const data = new Float64Array(new Uint8Array(buf).buffer);
-  const out: number[][] = new Array(rows);
-  for (let i = 0; i < rows; i++) out[i] = Array.from(data.subarray(i * width, (i + 1) * width));
-  return out;
-}
-
-function encodeCursor(seq: number): string {
-  return Buffer.from(`s:${seq}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): number | null {
-  const text = Buffer.from(cursor, 'base64url').toString();
-  const m = /^s:(\d+)$/.exec(text);
-  return m ? Number(m[1]) : null;
 }
 
 /** A Buffer view of the same bytes (no copy) for binding as a BLOB. */
@@ -222,7 +195,7 @@ export class SqliteJobStore implements JobStore {
       const seq = decodeCursor(query.cursor);
       // An unreadable cursor is treated as the end of the list rather than an error the routes must special-case.
       if (seq === null) return { items: [], nextCursor: null };
-      before = seq;
+      before = Number(seq);
     }
     // Filters compose; each narrows the tenant's keyset scan (tags live in the stored spec).
     const where = ['tenant = @tenant', 'seq < @before'];
