@@ -25,10 +25,18 @@ test('healthz is always ok; readyz is ready until the server drains', async () =
 test('readyz reports a store that fails and a pool that is not ready', async () => {
   t = await makeTestApp();
   const { store, manager } = t.app.gradloom;
-  t.app.gradloom.store = { ...store, getJob: async () => Promise.reject(new Error('disk I/O error')) } as typeof store;
+  t.app.gradloom.store = Object.assign(Object.create(store), { ping: async () => Promise.reject(new Error('connection refused by a test')) });
   t.app.gradloom.manager = Object.assign(Object.create(manager), { ready: async () => ({ ready: false, reason: 'pool not started' }) });
   const res = await request(t.app.server).get('/readyz').expect(503);
-  expect(res.body.checks).toEqual({ store: 'store query failed: disk I/O error', pool: 'pool not started', server: 'ok' });
+  expect(res.body.checks).toEqual({ store: 'store query failed: connection refused by a test', pool: 'pool not started', server: 'ok' });
+  // A store that cannot write (a full disk) is named as such.
+  t.app.gradloom.store = Object.assign(Object.create(store), {
+    ping: async () => Promise.reject(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })),
+  });
+  const full = await request(t.app.server).get('/readyz').expect(503);
+  expect(full.body.checks.store).toBe(
+    'the store cannot take writes: the disk holding the database is full (SQLITE_FULL: database or disk is full)',
+  );
   t.app.gradloom.store = store;
   t.app.gradloom.manager = manager;
   t.app.gradloom.runtimeStarted = false;
