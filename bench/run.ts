@@ -4,7 +4,8 @@
  * Cases: the tutorial's two-layer autograd program per kernel path, the linear regression, sgemm GFLOP/s per path,
  * concurrent jobs through a Piscina pool, a 10,000-step memory run (own process), and references measured in the
  * same run: TensorFlow.js (wasm backend), PyTorch and NumPy through /usr/bin/python3 when installed.
- * Environment: BENCH_QUICK=1 shortens every case (a smoke run; the numbers are then not comparable).
+ * Environment: BENCH_QUICK=1 shortens every case (a smoke run; the numbers are then not comparable); BENCH_SERVICE=0
+ * leaves out the service cases (bench/service.ts).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -17,6 +18,7 @@ import { registerNativeKernels } from '../src/runtime/native-kernels.js';
 import { kernels } from '../src/engine/index.js';
 import { linearRegression, smallOpsSetup, smallOpsStep, twoLayerSetup, twoLayerStep } from './programs.js';
 import { tfjsTutorial } from './tfjs.js';
+import { serviceCases } from './service.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const emit = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
@@ -238,6 +240,12 @@ for (const [name, M, N, K, transA] of gemmShapes) {
     scalingEfficiency2: round(oneJobMs / w2, 3),
     cores: os.cpus().length,
   });
+}
+
+// ---- 4b. The service around the engine: one job's latency, a burst of 20 (bench/service.ts) --------------------------
+if (process.env.BENCH_SERVICE !== '0') {
+  kernels.useKernel(defaultKernel as kernels.KernelName);
+  await serviceCases({ quick: QUICK, kernel: defaultKernel, emit }).catch((e: unknown) => emit({ case: 'service', error: String(e) }));
 }
 
 // ---- 5. Memory: 10,000 steps in a fresh process ----------------------------------------------------------------------
