@@ -7,11 +7,12 @@
  * - service_burst: 20 such jobs POSTed at once on 2 workers; jobs/s from the first POST until every stream has said
  *   succeeded.
  *
- * Each is printed with its engine-only bound, measured in this run on this thread with the kernel the workers use:
- * the job's engine time is 500 × the tutorial step's ms (median of 3 runs of 500 steps, wall time, as the service's
- * clock is wall time); the burst bound is workers / that job time. A second, tighter bound runs the same job spec
- * through the training layer in process (src/training/loop.ts with a no-op post): the epoch loop, its model and
- * data set-up and the final model serialisation, without threads, store or network.
+ * Each is printed with its engine-only bound, measured in this run in a fresh worker thread with the kernel the
+ * service's workers use (bench/bound-worker.ts): the job's engine time is 500 × the tutorial step's ms (median of
+ * 500-step runs before and after, wall time, as the service's clock is wall time); the burst bound is workers / that
+ * job time. A second bound runs the same job spec through the training layer (src/training/loop.ts with a no-op
+ * post): the epoch loop, its model and data set-up and the final model serialisation, without the service's thread
+ * hand-offs, store or network.
  * Where the rest goes: from the job record (createdAt/startedAt/finishedAt, ms resolution) and the client's clock,
  * each job's time splits into POST → created, created → started (queue and hand-off to a worker), started → finished
  * (the worker: training, per-epoch messages, store writes of the epochs), finished → final message at the client.
@@ -22,9 +23,8 @@ import path from 'node:path';
 import { WebSocket } from 'ws';
 import { buildApp, type App } from '../src/service/app.js';
 import { loadConfig } from '../src/service/config.js';
-import { runTrainingLoop } from '../src/training/loop.js';
-import { Control } from '../src/training/protocol.js';
-import { twoLayerSetup, twoLayerStep } from './programs.js';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
 
 /** The tutorial's two-layer program as a job (the spec test/helpers/app.ts calls twoLayerSpec). */
 export const TUTORIAL_JOB = {
@@ -94,50 +94,49 @@ async function record(base: string, id: string): Promise<JobRecordTimes> {
   return (await res.json()) as JobRecordTimes;
 }
 
-/** Engine-only: 500 tutorial steps on this thread, wall ms per step (median of `runs`). */
-function engineStepMs(steps: number, runs: number): { median: number; all: number[] } {
-  const all: number[] = [];
-  for (let r = 0; r < runs; r++) {
-    const s = twoLayerSetup();
-    const t = performance.now();
-    for (let i = 0; i < steps; i++) twoLayerStep(s);
-    all.push((performance.now() - t) / steps);
+/** Engine-only bounds, measured in a fresh worker thread (bench/bound-worker.ts) on the workers' kernel. */
+class Bounds {
+  private pool = new Piscina({ filename: fileURLToPath(new URL('./bound-worker.js', import.meta.url)), minThreads: 1, maxThreads: 1 });
+  kernel = '';
+  async warm(epochs: number): Promise<void> {
+    await this.pool.run({ what: 'step', epochs: Math.min(epochs, 100), spec: TUTORIAL_JOB });
+    await this.pool.run({ what: 'loop', epochs: Math.min(epochs, 50), spec: TUTORIAL_JOB });
   }
-  return { median: median(all), all: all.map((x) => round(x, 4)) };
-}
-
-/** The same job spec through the training layer in process (no threads, store or network), wall ms. */
-function trainingLoopMs(epochs: number): number {
-  const spec = { ...TUTORIAL_JOB, training: { ...TUTORIAL_JOB.training, epochs } } as never;
-  const control = new SharedArrayBuffer(4);
-  Atomics.store(new Int32Array(control), 0, Control.RUN);
-  let outcome = '';
-  const t = performance.now();
-  runTrainingLoop(
-    { jobId: 'bench', spec, control, startedAtMs: Date.now(), flushMs: 50, resumeSnapshotMs: 0 },
-    (m) => {
-      if (m.type === 'end') outcome = m.outcome;
-    },
-  );
-  const ms = performance.now() - t;
-  if (outcome !== 'succeeded') throw new Error(`training loop ended ${outcome}`);
-  return ms;
+  /** Wall ms per tutorial step (each run a fresh `epochs`-step program). */
+  async stepMs(epochs: number, runs: number): Promise<number[]> {
+    const out: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const { ms, kernel } = (await this.pool.run({ what: 'step', epochs, spec: TUTORIAL_JOB })) as { ms: number; kernel: string };
+      this.kernel = kernel;
+      out.push(ms / epochs);
+    }
+    return out;
+  }
+  /** Wall ms of the whole job through the training layer in process. */
+  async loopMs(epochs: number, runs: number): Promise<number[]> {
+    const out: number[] = [];
+    for (let r = 0; r < runs; r++) out.push(((await this.pool.run({ what: 'loop', epochs, spec: TUTORIAL_JOB })) as { ms: number }).ms);
+    return out;
+  }
+  close(): Promise<void> {
+    return this.pool.destroy();
+  }
 }
 
 export interface ServiceBenchOptions {
   quick: boolean;
-  /** The engine's kernel on this thread (the bound's), which should be the workers' (KERNEL=auto). */
-  kernel: string;
   emit: (o: Record<string, unknown>) => void;
   workers?: number;
 }
 
-export async function serviceCases({ quick, kernel, emit, workers = 2 }: ServiceBenchOptions): Promise<void> {
+export async function serviceCases({ quick, emit, workers = 2 }: ServiceBenchOptions): Promise<void> {
   const epochs = quick ? 50 : 500;
   const spec = { ...TUTORIAL_JOB, training: { ...TUTORIAL_JOB.training, epochs } };
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'gradloom-bench-'));
   let app: App | null = null;
+  const bounds = new Bounds();
   try {
+    await bounds.warm(epochs);
     app = await buildApp({
       config: loadConfig({ DATA_DIR: dataDir, WORKERS: String(workers), LOG_LEVEL: 'silent' }),
       logger: false,
@@ -153,8 +152,8 @@ export async function serviceCases({ quick, kernel, emit, workers = 2 }: Service
 
     // ---- one job at a time ----------------------------------------------------------------------------------------
     const latencyRuns = quick ? 2 : 8;
-    const engineBefore = engineStepMs(epochs, quick ? 1 : 3);
-    const loopRuns = [trainingLoopMs(epochs)];
+    const engineRuns = await bounds.stepMs(epochs, quick ? 1 : 3);
+    const loopRuns = await bounds.loopMs(epochs, quick ? 1 : 2);
     const jobs: JobTiming[] = [];
     const splits: { post: number; queued: number; worker: number; delivery: number }[] = [];
     for (let i = 0; i < latencyRuns; i++) {
@@ -174,10 +173,10 @@ export async function serviceCases({ quick, kernel, emit, workers = 2 }: Service
         delivery: j.doneAt + offset - finished,
       });
     }
-    const engineAfter = engineStepMs(epochs, quick ? 1 : 3);
-    const stepMs = median([...engineBefore.all, ...engineAfter.all]);
+    engineRuns.push(...(await bounds.stepMs(epochs, quick ? 1 : 3)));
+    const stepMs = median(engineRuns);
     const jobEngineMs = epochs * stepMs;
-    for (let i = 0; i < (quick ? 1 : 2); i++) loopRuns.push(trainingLoopMs(epochs));
+    loopRuns.push(...(await bounds.loopMs(epochs, quick ? 1 : 2)));
     // Medians, like the engine's bound: on a shared machine a minimum would be biased low.
     const loopMs = median(loopRuns);
     const latencies = jobs.map((j) => j.doneAt - j.sentAt);
@@ -204,7 +203,7 @@ export async function serviceCases({ quick, kernel, emit, workers = 2 }: Service
       },
       medianFirstEpochMessageMs: round(median(jobs.map((j) => (j.firstEpochAt ?? j.doneAt) - j.sentAt)), 1),
       epochMessagesPerJob: jobs[0].epochMessages,
-      engineKernel: kernel,
+      engineKernel: bounds.kernel,
     });
 
     // ---- a burst: 20 jobs at once -------------------------------------------------------------------------------
@@ -219,7 +218,7 @@ export async function serviceCases({ quick, kernel, emit, workers = 2 }: Service
       if (failed.length > 0) throw new Error(`burst: ${failed.length} jobs did not succeed (${failed[0].status})`);
       rates.push(burstJobs / seconds);
     }
-    const burstStep = engineStepMs(epochs, quick ? 1 : 3).median;
+    const burstStep = median([...engineRuns, ...(await bounds.stepMs(epochs, quick ? 1 : 3))]);
     const bound = workers / ((epochs * burstStep) / 1000);
     const boundLoop = workers / (loopMs / 1000);
     const rate = median(rates);
@@ -234,11 +233,12 @@ export async function serviceCases({ quick, kernel, emit, workers = 2 }: Service
       trainingLayerBoundJobsPerSecond: round(boundLoop, 2),
       efficiency: round(rate / bound, 3),
       efficiencyVsTrainingLayer: round(rate / boundLoop, 3),
-      engineKernel: kernel,
+      engineKernel: bounds.kernel,
       goal: 'efficiency >= 0.85',
-      note: 'bound = workers / one job\'s engine time on this thread; two workers on two cores also share L3 and memory bandwidth',
+      note: 'bound = workers / one job\'s engine time in a fresh worker thread; two workers on two cores also share L3 and memory bandwidth',
     });
   } finally {
+    await bounds.close();
     await app?.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
