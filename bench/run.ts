@@ -17,8 +17,6 @@ import { enableRelaxedSimd } from '../src/runtime/relaxed-simd.js';
 import { registerNativeKernels } from '../src/runtime/native-kernels.js';
 import { kernels } from '../src/engine/index.js';
 import { linearRegression, smallOpsSetup, smallOpsStep, twoLayerSetup, twoLayerStep } from './programs.js';
-import { tfjsTutorial } from './tfjs.js';
-import { serviceCases } from './service.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const emit = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
@@ -295,6 +293,7 @@ for (const [name, M, N, K, transA] of gemmShapes) {
 // ---- 4b. The service around the engine: one job's latency, a burst of 20 (bench/service.ts) --------------------------
 if (process.env.BENCH_SERVICE !== '0') {
   kernels.useKernel(defaultKernel as kernels.KernelName);
+  const { serviceCases } = await import('./service.js');
   await serviceCases({ quick: QUICK, emit }).catch((e: unknown) => emit({ case: 'service', error: String(e) }));
 }
 
@@ -308,6 +307,8 @@ if (process.env.BENCH_SERVICE !== '0') {
 // ---- 6. References in the same run -----------------------------------------------------------------------------------
 let tfjsMs: number | null = null;
 try {
+  // Loaded here, not at start-up: TensorFlow.js (like the service's modules) grows the heap that our GC walks.
+  const { tfjsTutorial } = await import('./tfjs.js');
   const r = await tfjsTutorial(QUICK ? 5 : 100, QUICK ? 1 : 3);
   tfjsMs = r.cpuMsPerStep;
   emit({
