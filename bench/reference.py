@@ -27,6 +27,19 @@ try:
 except Exception:
     torch = None
 
+
+def loaded_blas():
+    """The BLAS library this process actually mapped (Debian's torch links the generic libblas.so.3, which the
+    alternatives system, or LD_LIBRARY_PATH, points at Netlib's reference BLAS or OpenBLAS)."""
+    if torch is not None:
+        torch.mm(torch.ones(2, 2), torch.ones(2, 2))
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "blas" in line.lower() and line.split()[-1].startswith("/")}
+        return ", ".join(sorted(libs))
+    except Exception:
+        return ""
+
 if SERVE:
     pass
 elif torch is None:
@@ -68,11 +81,7 @@ else:
         ms = best_of(f, 1, 5)[1] / reps
         return round(2 * m * n * k / (ms / 1000) / 1e9, 1)
 
-    blas = ""
-    try:
-        blas = os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
-    except Exception:
-        pass
+    blas = loaded_blas()
     torch.manual_seed(1)
     sa = torch.randn(16, requires_grad=True); sb = torch.randn(16, requires_grad=True)
 
@@ -148,7 +157,7 @@ def serve():
                 w1.grad.zero_(); w2.grad.zero_()
             loss.item()
         print(json.dumps({"wallMsPerStep": (time.perf_counter() - t) / steps * 1000,
-                          "cpuMsPerStep": (time.process_time() - c) / steps * 1000}), flush=True)
+                          "cpuMsPerStep": (time.process_time() - c) / steps * 1000, "blas": loaded_blas()}), flush=True)
 
 
 if SERVE:

@@ -54,7 +54,7 @@
  * safetensors, the format `safetensors.torch.load_file` reads, to the path in $CKPT, or not at all without it)
  */
 import { writeFileSync } from 'node:fs';
-import { manualSeed, nn, optim, saveSafetensors, tensor } from '../src/engine/index.js';
+import { manualSeed, nn, optim, saveSafetensors, tensor } from '../src/runtime/engine.js'; // the engine for Node: native kernels where they load
 
 // Hyper-parameters
 const input_size = 1;

@@ -46,7 +46,7 @@
  *
  * Run: npm run example:manual   (prints the same losses as the program above, to float32 rounding)
  */
-import { manualSeed, randn } from '../src/engine/index.js';
+import { manualSeed, randn } from '../src/runtime/engine.js'; // the engine for Node: native kernels where they load
 import { pyRepr } from './pyFormat.js';
 
 // N is batch size; D_in is input dimension;

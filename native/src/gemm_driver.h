@@ -30,9 +30,16 @@ static TGT void pack_b(const float *B, int transB, ptrdiff_t N, ptrdiff_t K, ptr
 
 /*
  * A transposed B must be packed to be read by rows. A wide one is packed too: rows 1 KiB or more apart (a multiple
- * of 4 KiB at N = 1024) put a panel's rows into few L1 sets; N = 100 reads fastest in place.
+ * of 4 KiB at N = 1024) put a panel's rows into few L1 sets; N = 100 reads fastest in place (AVX-512). A kernel file
+ * may define PACK_MIN_M to pack tall products too (a packed panel then serves many row blocks).
  */
-static int should_pack(int transB, ptrdiff_t N) { return transB || N >= 256; }
+#ifndef PACK_MIN_N
+#define PACK_MIN_N 256
+#endif
+#ifndef PACK_MIN_M
+#define PACK_MIN_M ((ptrdiff_t)1 << 62)
+#endif
+static int should_pack(int transB, ptrdiff_t M, ptrdiff_t N) { return transB || N >= PACK_MIN_N || M >= PACK_MIN_M; }
 
 static TGT int drive(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, const float *B,
                      float *C, int mode) {
@@ -49,7 +56,7 @@ static TGT int drive(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t
   }
   const ptrdiff_t rs = transA ? 1 : K;
   const ptrdiff_t ks = transA ? M : 1;
-  const int pack = should_pack(transB, N);
+  const int pack = should_pack(transB, M, N);
   /* On the stack (KC*NR floats, 48 KiB at most): per call, so threads never share it. */
   float panel[KC * NR] __attribute__((aligned(64)));
   for (ptrdiff_t k0 = 0; k0 < K; k0 += KC) {

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { ShapeError } from '../engine/errors.js';
 import { gemmKernel, registerKernel, type GemmArgs } from '../engine/kernels/gemm.js';
 import type { BinaryOpName, ElementwiseKernels } from '../engine/kernels/wasm-gemm.js';
+import { installNodeAllocator } from './node-alloc.js';
 
 export type NativeIsa = 'avx512' | 'avx2' | 'scalar';
 
@@ -202,9 +203,12 @@ export function loadNativeKernels(): NativeLoad {
 
 /**
  * Loads the addon and registers it as the engine's 'native' kernel path (the preferred one unless the user pinned
- * another). Returns the load result; on failure the engine is unchanged.
+ * another). Returns the load result; on failure the kernels are unchanged. Either way it also installs Node's
+ * uninitialised allocator for op results (node-alloc.ts), which changes no number, only the time.
  */
 export function registerNativeKernels(): NativeLoad {
+  // Node's uninitialised storage for op results (whatever kernel runs them): every Node host calls this function.
+  installNodeAllocator();
   const r = loadNativeKernels();
   if (r.ok) registerKernel('native', { gemm: r.kernels.gemm, elementwise: r.kernels.elementwise });
   return r;

@@ -5,6 +5,7 @@
  * rounding is innocuous when the wide format has >= 2p+2 bits).
  */
 import { broadcastStrides, numelOf, sameShape } from '../shape.js';
+import { allocResult } from './alloc.js';
 import { elementwiseKernels } from './gemm.js';
 
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div';
@@ -133,7 +134,7 @@ export function binaryBroadcast(
   outShape: readonly number[],
 ): Float32Array {
   const n = numelOf(outShape);
-  const out = new Float32Array(n);
+  const out = allocResult(n); // every branch below writes all n elements
   const aFull = sameShape(aShape, outShape);
   const bFull = sameShape(bShape, outShape);
   if (aFull && bFull) {

@@ -16,3 +16,4 @@ export {
   useKernel,
 } from './gemm.js';
 export type { Backend, GemmArgs, KernelName } from './gemm.js';
+export { setResultAllocator } from './alloc.js';

@@ -6,6 +6,7 @@
 import { record } from '../autograd.js';
 import { ValueError } from '../errors.js';
 import { binaryBroadcast, binaryScalar, clampBackwardKernel, clampKernel, sumToShape, type BinaryOp } from '../kernels/elementwise.js';
+import { allocResult } from '../kernels/alloc.js';
 import { broadcastShapes, sameShape } from '../shape.js';
 import { Tensor, type Operand } from '../tensor.js';
 
@@ -35,7 +36,7 @@ function mulReduce(
 function withScalar(op: BinaryOp, a: Tensor, s: number, scalarLeft: boolean): Tensor {
   const sv = f32(s);
   if (op === 'div' && scalarLeft) return rdivScalar(a, sv);
-  const out = new Tensor(new Float32Array(a.data.length), a.shape.slice());
+  const out = new Tensor(allocResult(a.data.length), a.shape.slice());
   binaryScalar(op, a.data, sv, out.data, scalarLeft);
   if (!a.requiresGrad) return out;
   switch (op) {
@@ -145,8 +146,9 @@ export function div(a: Operand, b: Operand): Tensor {
   return binary('div', a, b);
 }
 
+/** The result of a unary op, whose loop writes every element. */
 function unaryOut(a: Tensor): Tensor {
-  return new Tensor(new Float32Array(a.data.length), a.shape.slice());
+  return new Tensor(allocResult(a.data.length), a.shape.slice());
 }
 
 export function neg(a: Tensor): Tensor {
@@ -314,7 +316,7 @@ export function clamp(a: Tensor, opts: { min?: number | null; max?: number | nul
     'ClampBackward1',
     [a],
     (g) => {
-      const r = new Float32Array(g.length);
+      const r = allocResult(g.length);
       clampBackwardKernel(x, g, lo, hi, r);
       return [r];
     },

@@ -5,6 +5,7 @@
 import { ACCUMULATED, record } from '../autograd.js';
 import { ShapeError } from '../errors.js';
 import * as gemm from '../kernels/gemm.js';
+import { allocResult } from '../kernels/alloc.js';
 import { broadcastOffsets, sumToShape } from '../kernels/elementwise.js';
 import { broadcastShapes, numelOf, shapeStr } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -19,7 +20,8 @@ export function mm(a: Tensor, b: Tensor): Tensor {
   const [M, K] = a.shape;
   const [K2, N] = b.shape;
   if (K !== K2) throw mismatch(a.shape, b.shape);
-  const out = new Tensor(new Float32Array(M * N), [M, N]);
+  // Every sgemm path overwrites all of C when not accumulating.
+  const out = new Tensor(allocResult(M * N), [M, N]);
   gemm.sgemm({ transA: false, transB: false, M, N, K, A: a.data, B: b.data, C: out.data });
   if (!a.requiresGrad && !b.requiresGrad) return out;
   return record(
@@ -33,13 +35,13 @@ export function mm(a: Tensor, b: Tensor): Tensor {
       if (needs[0]) {
         // dA = G · Bᵀ  [M×N]·[N×K]
         const dst = into?.[0] ?? null;
-        ga = dst ? ACCUMULATED : new Float32Array(M * K);
+        ga = dst ? ACCUMULATED : allocResult(M * K);
         gemm.sgemm({ transA: false, transB: true, M, N: K, K: N, A: g, B: b.data, C: dst ?? ga, accumulateRounded: dst !== null });
       }
       if (needs[1]) {
         // dB = Aᵀ · G  [K×M]·[M×N]
         const dst = into?.[1] ?? null;
-        gb = dst ? ACCUMULATED : new Float32Array(K * N);
+        gb = dst ? ACCUMULATED : allocResult(K * N);
         gemm.sgemm({ transA: true, transB: false, M: K, N, K: M, A: a.data, B: g, C: dst ?? gb, accumulateRounded: dst !== null });
       }
       return [ga, gb];
