@@ -32,6 +32,7 @@ import { jobRoutes } from './routes/jobs.js';
 import { plotRoutes } from './routes/plots.js';
 import { streamRoutes } from './routes/stream.js';
 import { systemRoutes } from './routes/system.js';
+import { webhookRoutes } from './routes/webhooks.js';
 
 export type ConfigOverrides = Partial<Omit<Config, 'limits'>> & { limits?: Partial<Limits> };
 
@@ -200,6 +201,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       kernel: config.kernel,
       leaseMs: config.leaseMs,
       resumeSnapshotMs: config.resumeSnapshotMs,
+      webhooks: config.webhooks,
     });
   let drained: Promise<void> | null = null;
   const context: ServiceContext = {
@@ -273,6 +275,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       await v1.register(checkpointRoutes);
       await v1.register(datasetRoutes);
       await v1.register(plotRoutes);
+      await v1.register(webhookRoutes);
     },
     { prefix: '/v1' },
   );

@@ -19,6 +19,7 @@ import { Predictor } from './predictions.js';
 import { JobService } from './service.js';
 import { RunSupervisor, type RuntimeLogger } from './supervisor.js';
 import type { JobManager, JobStore } from './types.js';
+import { WebhookDispatcher, type WebhookSettings } from '../webhooks/dispatcher.js';
 
 export type { RuntimeLogger } from './supervisor.js';
 
@@ -68,6 +69,8 @@ export interface JobManagerOptions {
   kernel?: WorkerPoolOptions['kernel'];
   /** V8 heap limits of each worker thread; a job that exceeds them fails alone. */
   resourceLimits?: WorkerPoolOptions['resourceLimits'];
+  /** Webhook deliveries (sent by nodes with role 'api' or 'all'); see src/service/webhooks/dispatcher.ts. */
+  webhooks?: WebhookSettings;
 }
 
 export const DEFAULT_LEASE_MS = 15_000;
@@ -142,6 +145,9 @@ export function createJobManager(options: JobManagerOptions): JobRuntime {
           flushMs: options.flushMs ?? 20,
         });
 
+  // Webhooks go out from the api side: worker nodes only write the delivery rows, with the job's end.
+  const webhooks = role === 'worker' ? null : new WebhookDispatcher({ store, bus, logger: log, ...options.webhooks });
+
   let started = false;
   let stopping = false;
   let stopped: Promise<void> | null = null;
@@ -149,6 +155,7 @@ export function createJobManager(options: JobManagerOptions): JobRuntime {
   async function start(): Promise<void> {
     if (started) return;
     started = true;
+    webhooks?.start();
     if (!supervisor) return;
     const kernel = describeKernel(options.kernel);
     if (kernel.nativeUnavailable) {
@@ -171,6 +178,7 @@ export function createJobManager(options: JobManagerOptions): JobRuntime {
     service.stopAccepting();
     if (supervisor) await supervisor.stop(deadlineMs, async () => void (pool && (await pool.destroy())));
     else if (pool) await pool.destroy();
+    if (webhooks) await webhooks.stop();
     // Streams close with the job's current status (a drained job is 'queued' again, and resumes on another node).
     const latest = new Map<string, ReturnType<typeof statusMessage>>();
     for (const known of feed.watchedJobs()) {
