@@ -256,6 +256,33 @@ describe('webhook deliveries', () => {
     expect(rx.received.filter((r) => r.path === '/hang')).toHaveLength(3);
   });
 
+  test('a reset connection is a failed attempt (retried); stopping the node interrupts a hanging attempt, due again at once', async () => {
+    const rx = await receiver((r) => (r.path === '/hang' ? null : 200));
+    closers.push(rx.close);
+    const rt = await runtime({ allowPrivate: true, timeoutMs: 30_000, backoffMs: [60_000] });
+    closers.push(rt.close);
+    // A server that accepts the connection and drops it.
+    const { createServer: createTcpServer } = await import('node:net');
+    const dropper = createTcpServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => dropper.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise<void>((resolve) => dropper.close(() => resolve())));
+    const dropUrl = `http://127.0.0.1:${(dropper.address() as AddressInfo).port}/hook`;
+
+    const reset = (await request(rt.app.server).post('/v1/jobs').send(spec(dropUrl))).body.id as string;
+    const hang = (await request(rt.app.server).post('/v1/jobs').send(spec(rx.url('/hang')))).body.id as string;
+    const [dr] = await until('the reset recorded', async () => {
+      const items = await deliveries(rt.app, reset);
+      return items[0]?.lastError ? items : null;
+    });
+    expect(dr).toMatchObject({ status: 'pending', attempts: 1, lastStatusCode: null });
+    expect(dr!.lastError).toMatch(/ECONNRESET|socket hang up/);
+    await until('the hanging attempt', () => rx.open === 1);
+    await rt.manager.stop({ deadlineMs: 2_000 });
+    const [dh] = await rt.store.listWebhookDeliveries('default', hang);
+    expect(dh).toMatchObject({ status: 'pending', attempts: 1, lastError: 'interrupted: this node shut down during the attempt' });
+    expect(dh!.nextAttemptAt).toBeLessThanOrEqual(Date.now());
+  });
+
   test('refuses loopback and private receivers unless WEBHOOK_ALLOW_PRIVATE is set, and says so on the delivery', async () => {
     const rx = await receiver(() => 200);
     closers.push(rx.close);

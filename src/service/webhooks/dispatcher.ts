@@ -61,7 +61,8 @@ export class WebhookDispatcher {
   private serverKey: Promise<Buffer> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private unsubscribe: Array<() => void> = [];
-  private claiming = false;
+  /** The claim in progress, if any (stop waits for it). */
+  private claiming: Promise<void> | null = null;
   private again = false;
   private stopped = false;
 
@@ -96,6 +97,7 @@ export class WebhookDispatcher {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     for (const off of this.unsubscribe.splice(0)) off();
+    await this.claiming;
     for (const attempt of this.inFlight.values()) attempt.abort.abort();
     await Promise.all([...this.inFlight.values()].map((a) => a.done));
   }
@@ -107,11 +109,10 @@ export class WebhookDispatcher {
       this.again = true;
       return;
     }
-    this.claiming = true;
-    void this.claimAndSend()
+    this.claiming = this.claimAndSend()
       .catch((err: unknown) => this.opts.logger.warn({ err }, 'webhook deliveries could not be claimed; retrying on the next poll'))
       .finally(() => {
-        this.claiming = false;
+        this.claiming = null;
         if (this.again) {
           this.again = false;
           this.wake();
@@ -125,6 +126,12 @@ export class WebhookDispatcher {
     // The lease outlives an attempt (bounded by timeoutMs) with room for recording it; a node that dies mid-attempt
     // hands the delivery to another node when it runs out.
     const claimed = await this.opts.store.claimWebhookDeliveries(free, this.timeoutMs * 2 + 5000);
+    if (this.stopped) {
+      // Stopped while claiming: hand them back, due at once for another node (not sent, so nobody waits a lease out).
+      const interrupted = { delivered: false as const, statusCode: null, error: 'interrupted: this node shut down before the attempt', retryInMs: 0 };
+      await Promise.all(claimed.map((d) => this.opts.store.recordWebhookAttempt(d.id, d.attempts, interrupted)));
+      return;
+    }
     for (const delivery of claimed) {
       const abort = new AbortController();
       const done = this.attempt(delivery, abort.signal)
@@ -216,9 +223,11 @@ export class WebhookDispatcher {
       });
       req.once('response', (res: IncomingMessage) => {
         resolve(res.statusCode ?? 0);
+        res.on('error', () => {}); // whatever happens to the answer now changes nothing (and must not crash)
         res.destroy(); // the answer's body means nothing to us; do not wait for (or buffer) it
       });
-      req.once('error', reject);
+      // `on`, not `once`: a second 'error' (an abort after a reset) without a listener would crash the process.
+      req.on('error', reject);
       req.end(body);
     });
   }
