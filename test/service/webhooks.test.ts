@@ -24,6 +24,8 @@ import { isNonPublicAddress } from '../../src/service/webhooks/address-policy.js
 import { WebhookDispatcher, type WebhookSettings } from '../../src/service/webhooks/dispatcher.js';
 import { signatureHeader, tenantSigningSecret, verifySignature } from '../../src/service/webhooks/signing.js';
 import { regressionSpec } from '../helpers/app.js';
+import { dropSchema, NO_POSTGRES_REASON, postgresUrl, uniqueSchema } from '../helpers/postgres.js';
+import { createPostgresStore } from '../../src/service/store/postgres.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -357,6 +359,38 @@ describe('webhook deliveries', () => {
     expect(d).toMatchObject({ attempts: 2, lastStatusCode: 200 });
     // The dead node's late outcome changes nothing.
     expect(await store.recordWebhookAttempt(taken!.id, 1, { delivered: false, statusCode: null, error: 'late', retryInMs: 0 })).toBe(false);
+  });
+});
+
+// Two api nodes on one PostgreSQL database share the deliveries out (SKIP LOCKED): each is sent exactly once when
+// every receiver answers at once.
+describe.skipIf(!postgresUrl)(postgresUrl ? 'webhook dispatchers on PostgreSQL' : `webhook dispatchers on PostgreSQL (${NO_POSTGRES_REASON})`, () => {
+  test('two nodes deliver 30 deliveries, each exactly once, signed alike', async () => {
+    const schema = uniqueSchema('gl_hooks');
+    closers.push(() => dropSchema(schema));
+    const rx = await receiver(() => 200);
+    closers.push(rx.close);
+    const [s1, s2] = [await createPostgresStore({ connectionString: postgresUrl!, schema }), await createPostgresStore({ connectionString: postgresUrl!, schema })];
+    closers.push(() => s1.close(), () => s2.close());
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const job = newJobRecord({ id: `pg-${i}`, tenant: 't1', spec: spec(rx.url(`/n${i}`)) as unknown as JobSpec, seed: 0, now: new Date().toISOString() });
+      await s1.createJob(job);
+      await s1.requestCancel('t1', job.id, new Date().toISOString());
+      ids.push((await s1.listWebhookDeliveries('t1', job.id))[0]!.id);
+    }
+    const nodes = [s1, s2].map(
+      (store) => new WebhookDispatcher({ store, bus: new LocalBus(), logger: pino({ level: 'silent' }), allowPrivate: true, pollMs: 20, maxInFlight: 4 }),
+    );
+    for (const n of nodes) n.start();
+    closers.push(async () => void (await Promise.all(nodes.map((n) => n.stop()))));
+    await until('30 deliveries', () => rx.received.length >= 30);
+    await sleep(300);
+    expect(rx.received.map((r) => r.headers['gradloom-delivery']).sort()).toEqual([...ids].sort());
+    const secret = tenantSigningSecret(await s2.sharedSecret('webhook_signing'), 't1');
+    expect(rx.received.every((r) => verifySignature(secret, String(r.headers['gradloom-signature']), r.body))).toBe(true);
+    const statuses = await Promise.all(ids.map(async (_id, i) => (await s2.listWebhookDeliveries('t1', `pg-${i}`))[0]!));
+    expect(statuses.every((d) => d.status === 'delivered' && d.attempts === 1)).toBe(true);
   });
 });
 
