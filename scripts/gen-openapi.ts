@@ -16,10 +16,16 @@ import { registerHardening } from '../src/service/plugins/hardening.js';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const OPENAPI_PATH = join(root, 'openapi', 'openapi.json');
 
+/** Optional store members (JobStore): absent here, as on a store that does not offer them. */
+const OPTIONAL_MEMBERS = new Set<string | symbol>(['sharedSecret', 'then']);
+
 /** A runtime that is never called: building the document only needs the routes. */
 function unavailable<T extends object>(name: string): T {
   return new Proxy({} as T, {
-    get: (_target, prop) => () => Promise.reject(new Error(`${name}.${String(prop)} is not available while generating OpenAPI`)),
+    get: (_target, prop) =>
+      OPTIONAL_MEMBERS.has(prop)
+        ? undefined
+        : () => Promise.reject(new Error(`${name}.${String(prop)} is not available while generating OpenAPI`)),
   });
 }
 

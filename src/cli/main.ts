@@ -263,6 +263,13 @@ export async function run(argv: string[], io: Io): Promise<number> {
 
 /** Runs when executed as the bin (not when a test imports `run`). */
 async function main(): Promise<void> {
+  // `gradloom jobs | head -1`: the reader has gone, so the rest of the output has nowhere to go. Stop quietly, as
+  // a command killed by SIGPIPE would, instead of crashing on the write's EPIPE.
+  for (const stream of [process.stdout, process.stderr])
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    });
   const io: Io = { out: process.stdout, err: process.stderr, env: process.env, readStdin: () => readFileSync(0, 'utf8') };
   try {
     const code = await run(process.argv.slice(2), io);

@@ -25,7 +25,7 @@ import {
   type Tensor,
 } from '../engine/index.js';
 import type { JobSpec } from '../spec/job-spec.js';
-import { buildData, InvalidDataError, makeBatches, splitData, type Batch } from './data.js';
+import { batchCount, batchesOf, buildData, InvalidDataError, splitData, type Batch } from './data.js';
 import { buildModel, type TrainableModel } from './model.js';
 import { buildOptimizer, buildScheduler, type TrainingOptimizer } from './optimizer.js';
 import type { ResumePoint, TrainingData } from './protocol.js';
@@ -82,7 +82,7 @@ export class Trainer {
     readonly spec: JobSpec & { seed: number },
     readonly model: TrainableModel,
     private readonly optimizer: TrainingOptimizer,
-    private readonly batches: Batch[],
+    private readonly data: Batch,
     private readonly gen: Generator,
     split: { validation: Batch | null; validationRows: Int32Array | null; trainRows: number },
   ) {
@@ -105,7 +105,7 @@ export class Trainer {
     const model = buildModel(spec.model, gen);
     const split = splitData(spec, data, inputs.validationData);
     const optimizer = buildOptimizer(spec.model, spec.training.optimizer, model.parameters, spec.training.scheduler);
-    const trainer = new Trainer(spec, model, optimizer, makeBatches(split.train, spec.training.batchSize), gen, {
+    const trainer = new Trainer(spec, model, optimizer, split.train, gen, {
       validation: split.validation,
       validationRows: split.validationRows,
       trainRows: split.train.x.shape[0]!,
@@ -151,7 +151,8 @@ export class Trainer {
    */
   runEpoch(): number {
     let total = 0;
-    for (const batch of this.batches) {
+    const { batchSize } = this.spec.training;
+    for (const batch of batchesOf(this.data, batchSize)) {
       this.optimizer.zeroGrad();
       const loss = this.lossOf(this.model.forward(batch.x), batch.y);
       const value = loss.item();
@@ -167,7 +168,8 @@ export class Trainer {
     }
     this.scheduler?.step();
     if (this.early && this.lastValLoss !== null) this.earlyStoppingStep(this.lastValLoss);
-    return this.batches.length === 1 ? total : total / this.batches.length;
+    const batches = batchCount(this.data.x.shape[0]!, batchSize);
+    return batches === 1 ? total : total / batches;
   }
 
   private earlyStoppingStep(valLoss: number): void {

@@ -42,7 +42,9 @@ function shapesFromJson(file: string): Record<string, number[]> {
 }
 
 describe('reading the PyTorch fixture files', () => {
-  const files = readdirSync(FIX).filter((f) => f.endsWith('.safetensors'));
+  // The fixtures of ../shared (tutorials, ops, rng, optimizers); the experiments and lr-schedule fixtures made for
+  // issue 12 index their tensors by case and are read by their own tests (lr-scheduler, experiments).
+  const files = readdirSync(FIX).filter((f) => f.endsWith('.safetensors') && !/^(experiments|lr_schedulers)\./.test(f));
   it('finds all 9 fixture files', () => expect(files.length).toBe(9));
   for (const file of files) {
     it(file, () => {

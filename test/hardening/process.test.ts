@@ -155,6 +155,8 @@ describe('a real server process', () => {
     const last = messages.at(-1)!;
     expect(last.type).toBe('status');
     expect(last.status).toBe('queued');
+    // ...saying why the stream ends before the job did.
+    expect((last as { closing?: string }).closing).toMatch(/^server_shutdown: .*continues when the server restarts.*reconnect/);
     const lastEpoch = messages.filter((m) => m.type === 'epoch').at(-1)!.epoch!;
     expect(lastEpoch).toBeGreaterThanOrEqual(300);
 

@@ -76,14 +76,14 @@ test('CSV errors name the line and the column', async () => {
     request(t!.app.server).post(`/v1/datasets${query}`).set('content-type', 'text/csv').send(csv).expect(400);
   expect((await post('x,y\n1,2\n3,abc\n')).body).toEqual({
     error: 'invalid_csv',
-    message: 'line 3, column "y": "abc" is not a finite number',
+    message: 'line 3, column "y": "abc" is not a decimal number',
     line: 3,
   });
   expect((await post('x,y\n1,2\n3\n')).body.message).toBe('line 3: 1 fields, but the header has 2');
   expect((await post('x,y\n1,2\n', '?target=z')).body.message).toBe('target column "z" is not in the header (columns: x, y)');
   expect((await post('x,y\n')).body.message).toBe('the CSV has a header but no data rows');
   expect((await post('x,x\n1,2\n')).body.message).toBe('line 1: column name "x" appears twice');
-  expect((await post('x,y\n1,\n')).body.message).toBe('line 2, column "y": "" is not a finite number');
+  expect((await post('x,y\n1,\n')).body.message).toBe('line 2, column "y": "" is not a decimal number');
 });
 
 test('CSV above MAX_DATASET_ROWS is refused naming the limit', async () => {

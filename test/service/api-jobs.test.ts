@@ -302,7 +302,11 @@ describe('cross-cutting', () => {
     const array = await request(t.app.server).post('/v1/jobs').send([1]).expect(400);
     expect(array.body.message).toBe('the body must be an object, got an array of 1');
     const proto = await request(t.app.server).post('/v1/jobs').set('content-type', 'application/json').send('{"__proto__": {"admin": true}}').expect(400);
-    expect(proto.body.error).toBe('invalid_json');
+    // Valid JSON with a refused key (issue 11: it used to be reported as "not valid JSON").
+    expect(proto.body.error).toBe('validation_error');
+    expect(proto.body.issues).toEqual([
+      { path: '__proto__', message: 'is not allowed: "__proto__" keys are refused, they could change an object\'s prototype; remove it' },
+    ]);
   });
 
   test('unknown routes answer 404 in the error shape', async () => {

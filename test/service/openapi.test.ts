@@ -105,6 +105,12 @@ describe('real responses conform to the document', () => {
     await request(s).get(`/v1/jobs/${job}/plots/loss.svg`);
     await request(s).get(`/v1/jobs/${job}/plots/fit.svg`);
     await request(s).get('/v1/jobs/j_missing/plots/loss.svg');
+    await request(s).get(`/v1/jobs/${job}/pytorch`);
+    await request(s).get('/v1/jobs/j_missing/pytorch');
+    await request(s).get(`/v1/jobs/compare?ids=${job}`);
+    await request(s).get('/v1/jobs/compare?ids=j_missing');
+    await request(s).get(`/v1/jobs/compare.svg?ids=${job}`);
+    await request(s).get('/v1/jobs/compare.svg?ids=j_missing');
     t.fake!.paused = true;
     const queued = (await request(s).post('/v1/jobs').send({ ...regressionSpec, webhook: { url: 'http://127.0.0.1:9/hook' } })).body.id as string;
     await request(s).get(`/v1/jobs/${queued}/checkpoint`);

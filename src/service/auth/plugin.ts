@@ -34,9 +34,9 @@ export interface AuthPluginOptions {
   /** Defaults to a fresh issuer (per-process secret, 60 s tokens). */
   streamTokens?: StreamTokenIssuer;
   /**
-   * Failed authentications one client address may make per minute before every request it makes under /v1 is
-   * refused (429) until the minute is over: per-tenant rate limits cannot apply before the tenant is known, and
-   * key guessing must not run at full speed. 0 disables. Default 60.
+   * Failed authentications one client address may make per minute before its failures are answered 429 instead
+   * of 401 until the minute is over (requests with a valid key from that address are still served). 0 disables.
+   * Default 60.
    */
   maxAuthFailuresPerMinute?: number;
 }
@@ -153,6 +153,13 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       return;
     }
     if (!needsAuth(request.routeOptions.url)) return;
+    // A valid key is served even from an address that is blocked: the address may be a NAT or a proxy shared with
+    // whoever floods wrong keys, and its tenants must not be locked out by them. Only the failures are refused.
+    const tenant = authenticate(request, keys, tokens);
+    if (tenant !== null) {
+      request.tenant = tenant;
+      return;
+    }
     const wait = failures.blockedFor(request.ip);
     if (wait > 0) {
       return reply
@@ -163,12 +170,8 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
           message: `too many failed authentications from this address: at most ${failures.max} per minute; retry in ${wait} s with a valid Authorization: Bearer <api key>`,
         });
     }
-    const tenant = authenticate(request, keys, tokens);
-    if (tenant === null) {
-      failures.fail(request.ip);
-      return sendUnauthorized(reply);
-    }
-    request.tenant = tenant;
+    failures.fail(request.ip);
+    return sendUnauthorized(reply);
   });
 }
 

@@ -70,3 +70,14 @@ export class StoreUnavailableError extends JobRuntimeError {
     super('store_unavailable', message);
   }
 }
+
+/**
+ * Storing this would take the tenant past its storage quota (TENANT_MAX_STORED_BYTES): a job refused at submission
+ * when its checkpoints alone would not fit, or stopped while running before the checkpoint that would cross it.
+ * HTTP: 429, as the other per-tenant quotas.
+ */
+export class StorageQuotaError extends JobRuntimeError {
+  constructor(message: string) {
+    super('storage_quota_exceeded', message);
+  }
+}

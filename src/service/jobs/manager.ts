@@ -69,6 +69,8 @@ export interface JobManagerOptions {
   kernel?: WorkerPoolOptions['kernel'];
   /** V8 heap limits of each worker thread; a job that exceeds them fails alone. */
   resourceLimits?: WorkerPoolOptions['resourceLimits'];
+  /** Bytes a tenant may store (TENANT_MAX_STORED_BYTES): checked at submission and before each checkpoint. 0: none. */
+  tenantMaxStoredBytes?: number;
   /** Webhook deliveries (sent by nodes with role 'api' or 'all'); see src/service/webhooks/dispatcher.ts. */
   webhooks?: WebhookSettings;
 }
@@ -126,6 +128,7 @@ export function createJobManager(options: JobManagerOptions): JobRuntime {
     predictor,
     maxQueued: Math.max(0, Math.floor(options.maxQueued)),
     retryAfterSeconds,
+    tenantMaxStoredBytes: options.tenantMaxStoredBytes ?? 0,
   });
   const supervisor =
     role === 'api'
@@ -143,6 +146,7 @@ export function createJobManager(options: JobManagerOptions): JobRuntime {
           cancelGraceMs: options.cancelGraceMs,
           resumeSnapshotMs: options.resumeSnapshotMs ?? 5000,
           flushMs: options.flushMs ?? 20,
+          tenantMaxStoredBytes: options.tenantMaxStoredBytes ?? 0,
         });
 
   // Webhooks go out from the api side: worker nodes only write the delivery rows, with the job's end.
@@ -183,7 +187,13 @@ export function createJobManager(options: JobManagerOptions): JobRuntime {
     const latest = new Map<string, ReturnType<typeof statusMessage>>();
     for (const known of feed.watchedJobs()) {
       const job = await store.getJob(known.tenant, known.id).catch(() => known);
-      latest.set(known.id, statusMessage(job ?? { ...known, status: 'cancelled' }));
+      const message = statusMessage(job ?? { ...known, status: 'cancelled' });
+      if (message.status === 'queued' || message.status === 'running') {
+        message.closing =
+          `server_shutdown: this server is shutting down; the job is ${message.status} and continues ` +
+          `${store.kind === 'sqlite' ? 'when the server restarts' : 'on another worker'} from its last snapshot; reconnect to follow it`;
+      }
+      latest.set(known.id, message);
     }
     hub.closeAll((jobId) => latest.get(jobId) ?? null);
     hub.shutdown();

@@ -19,5 +19,6 @@ export function newJobRecord(opts: { id: string; tenant: string; spec: JobSpec; 
     updatedAt: now,
     error: null,
     version: 1,
+    details: null,
   };
 }

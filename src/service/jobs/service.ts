@@ -7,7 +7,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import type { JobSpec } from '../../spec/job-spec.js';
 import { checkDatasetFits, checkPredictInput, checkSpecData, checkWarmStartShapes, stateDictShapes } from '../../training/validate.js';
 import type { EventBus } from './bus.js';
-import { ConflictError, InvalidInputError, NotFoundError, QueueFullError, ShuttingDownError } from './errors.js';
+import { ConflictError, InvalidInputError, NotFoundError, QueueFullError, ShuttingDownError, StorageQuotaError } from './errors.js';
 import type { StreamFeed } from './feed.js';
 import type { Predictor } from './predictions.js';
 import { newJobRecord } from './records.js';
@@ -23,6 +23,21 @@ export interface JobServiceOptions {
   maxQueued: number;
   /** Retry-After for a full queue when no running job has progress to estimate from (default 5 s). */
   retryAfterSeconds: number;
+  /** Bytes a tenant may store (TENANT_MAX_STORED_BYTES); 0: no limit. */
+  tenantMaxStoredBytes: number;
+}
+
+/**
+ * Bytes of the checkpoints a job will keep: every checkpointEvery epochs before the last, and the final one; each is
+ * the state dict in float32 plus its safetensors header. Resume snapshots are left out: each replaces the last one
+ * and they are dropped when the job ends.
+ */
+export function estimatedCheckpointBytes(spec: JobSpec): number {
+  const params = Object.values(stateDictShapes(spec.model)).reduce((n, shape) => n + shape.reduce((a, b) => a * b, 1), 0);
+  const each = params * 4 + 256;
+  const every = spec.checkpointEvery;
+  const periodic = every ? Math.floor((spec.training.epochs - 1) / every) : 0;
+  return each * (periodic + 1);
 }
 
 /** JSON with sorted keys, to compare specs regardless of key order. */
@@ -58,6 +73,7 @@ export class JobService {
       if (existing) return { job: this.checkSameSpec(existing, spec, idempotencyKey), created: false };
     }
     const details = await this.checkData(tenant, spec);
+    await this.checkStorage(tenant, spec);
     const queued = await store.countQueued();
     if (queued >= this.opts.maxQueued) {
       throw new QueueFullError(
@@ -93,6 +109,22 @@ export class JobService {
       if (fit) throw new InvalidInputError(fit, 'invalid_data');
     }
     return spec.warmStart ? { warmStart: await this.resolveWarmStart(tenant, spec) } : null;
+  }
+
+  /** A job whose checkpoints alone would take the tenant past its storage quota is refused before it runs. */
+  private async checkStorage(tenant: string, spec: JobSpec): Promise<void> {
+    const quota = this.opts.tenantMaxStoredBytes;
+    if (quota <= 0) return;
+    const needed = estimatedCheckpointBytes(spec);
+    const { bytes } = await this.opts.store.tenantUsage(tenant);
+    if (bytes + needed > quota) {
+      const count = spec.checkpointEvery ? Math.floor((spec.training.epochs - 1) / spec.checkpointEvery) + 1 : 1;
+      throw new StorageQuotaError(
+        `storage quota exceeded: this job's ${count} checkpoint${count === 1 ? '' : 's'} would store about ${needed} bytes ` +
+          `and the tenant already stores ${bytes}, above the limit of ${quota} bytes (TENANT_MAX_STORED_BYTES); ` +
+          `${spec.checkpointEvery ? 'raise checkpointEvery, ' : ''}delete jobs or datasets to free space`,
+      );
+    }
   }
 
   /** The checkpoint a warm start begins from: the source job's (this tenant's) final one, or the epoch named. */

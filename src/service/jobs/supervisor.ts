@@ -22,7 +22,7 @@ import { Control, type TrainingData, type TrainTask, type WorkerMessage } from '
 import { checkDatasetFits } from '../../training/validate.js';
 import type { WorkerPool } from '../pool/pool.js';
 import type { EventBus } from './bus.js';
-import { InvalidInputError, LeaseLostError } from './errors.js';
+import { InvalidInputError, LeaseLostError, StorageQuotaError } from './errors.js';
 import { statusMessage } from './feed.js';
 import type { Fence, JobError, JobRecord, JobStore, RunPatch } from './types.js';
 
@@ -51,11 +51,13 @@ export interface SupervisorOptions {
   cancelGraceMs: number;
   resumeSnapshotMs: number;
   flushMs: number;
+  /** Bytes a tenant may store (TENANT_MAX_STORED_BYTES); 0: no limit. Checked before each checkpoint is written. */
+  tenantMaxStoredBytes?: number;
 }
 
-type StopReason = 'drain' | 'timeout' | 'cancel' | 'store_error' | 'lost';
+type StopReason = 'drain' | 'timeout' | 'cancel' | 'quota' | 'store_error' | 'lost';
 /** A stronger reason replaces a weaker one. */
-const STOP_RANK: Record<StopReason, number> = { drain: 0, timeout: 1, cancel: 2, store_error: 3, lost: 4 };
+const STOP_RANK: Record<StopReason, number> = { drain: 0, timeout: 1, cancel: 2, quota: 3, store_error: 4, lost: 5 };
 
 interface Run {
   job: JobRecord;
@@ -73,6 +75,8 @@ interface Run {
   firstEpoch: number;
   /** The first store write that failed during training: the job stops and fails, so its history has no gaps. */
   storeError: string | null;
+  /** A checkpoint that would have crossed the tenant's storage quota: the job stops and fails with this message. */
+  quotaError: string | null;
 }
 
 interface RunInputs {
@@ -200,6 +204,7 @@ export class RunSupervisor {
       launchedAt: Date.now(),
       firstEpoch: job.epoch,
       storeError: null,
+      quotaError: null,
     };
     this.running.set(job.id, run);
     run.heartbeat = setInterval(() => void this.checkLease(run), Math.max(50, Math.floor(this.opts.leaseMs / 3)));
@@ -347,6 +352,11 @@ export class RunSupervisor {
       this.requestStop(run, 'lost');
       return;
     }
+    if (err instanceof StorageQuotaError) {
+      run.quotaError ??= err.message;
+      this.requestStop(run, 'quota');
+      return;
+    }
     if (run.storeError !== null) return;
     const what =
       m.type === 'epochs'
@@ -365,8 +375,8 @@ export class RunSupervisor {
 
   private async onWorkerMessage(run: Run, m: WorkerMessage): Promise<void> {
     if (run.stopReason === 'lost') return;
-    if (run.storeError !== null) {
-      // Stopping after a failed write: nothing after the hole is recorded.
+    if (run.storeError !== null || run.quotaError !== null) {
+      // Stopping after a failed write or at the quota: nothing after it is recorded.
       if (m.type === 'end') run.end = m;
       return;
     }
@@ -383,6 +393,7 @@ export class RunSupervisor {
         return;
       }
       case 'checkpoint':
+        await this.checkQuota(run, m.safetensors.byteLength, `the checkpoint at epoch ${m.epoch}`);
         await store.putCheckpoint(
           run.fence,
           { epoch: m.epoch, kind: 'periodic', createdAt: new Date().toISOString(), bytes: m.safetensors.byteLength },
@@ -410,6 +421,7 @@ export class RunSupervisor {
       case 'end':
         run.end = m;
         if (m.outcome === 'succeeded') {
+          await this.checkQuota(run, m.safetensors.byteLength, 'the final checkpoint');
           // With early stopping the final weights are the best epoch's, and the checkpoint says so.
           await store.putCheckpoint(
             run.fence,
@@ -421,11 +433,26 @@ export class RunSupervisor {
     }
   }
 
+  /** Throws StorageQuotaError when writing `bytes` more would take the job's tenant past its storage quota. */
+  private async checkQuota(run: Run, bytes: number, what: string): Promise<void> {
+    const quota = this.opts.tenantMaxStoredBytes ?? 0;
+    if (quota <= 0) return;
+    const usage = await this.opts.store.tenantUsage(run.job.tenant);
+    if (usage.bytes + bytes > quota) {
+      throw new StorageQuotaError(
+        `storage_quota_exceeded: ${what} (${bytes} bytes) would take tenant ${run.job.tenant} from ${usage.bytes} to ` +
+          `${usage.bytes + bytes} bytes, above the limit of ${quota} (TENANT_MAX_STORED_BYTES); training stopped at ` +
+          `epoch ${run.job.epoch}, and the checkpoints written before are kept`,
+      );
+    }
+  }
+
   /** Decide the job's final state from how the worker ended (or failed) and why it was asked to stop. */
   private async settle(run: Run, failure: unknown): Promise<void> {
     const reason = run.stopReason;
     if (reason === 'lost') return this.onLost(run);
     if (run.storeError !== null) return this.finishStoreError(run);
+    if (run.quotaError !== null) return this.finish(run, 'failed', { code: 'storage_quota_exceeded', message: run.quotaError });
     const end = run.end;
     if (end) {
       switch (end.outcome) {

@@ -56,7 +56,16 @@ export interface EpochEvent {
 
 export type StreamMessage =
   | { type: 'epoch'; epoch: number; loss: number; valLoss?: number | null }
-  | { type: 'status'; status: JobStatus; epoch: number; epochs: number; lastLoss: number | null; error: JobError | null }
+  | {
+      type: 'status';
+      status: JobStatus;
+      epoch: number;
+      epochs: number;
+      lastLoss: number | null;
+      error: JobError | null;
+      /** The server closed the stream before the job ended (shutdown): what happens to the job, and what to do. */
+      closing?: string;
+    }
   | { type: 'dropped'; count: number; reason: string };
 
 export interface CheckpointInfo {
@@ -203,7 +212,8 @@ export interface WebhookStore {
   listWebhookDeliveries(tenant: string, jobId: string): Promise<WebhookDelivery[]>;
   /**
    * A random 32-byte key every node of the deployment shares, drawn by the first caller for `name` and kept in the
-   * store (the webhook signing key when WEBHOOK_SECRET is unset).
+   * store: the webhook signing key when WEBHOOK_SECRET is unset (it must outlive restarts, or every tenant's secret
+   * would change), the stream-token HMAC key. Both stores have it (SQLite since migration 4).
    */
   sharedSecret(name: string): Promise<Buffer>;
 }

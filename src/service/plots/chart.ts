@@ -12,6 +12,10 @@ export interface Series {
   kind: 'line' | 'points';
   points: Array<[number, number]>;
   color: string;
+  /** A dashed line (the validation loss next to the training loss). */
+  dashed?: boolean;
+  /** false: drawn but not listed in the legend (default true). */
+  legend?: boolean;
 }
 
 export interface ChartOptions {
@@ -25,6 +29,8 @@ export interface ChartOptions {
   yLog?: boolean;
   /** A remark under the plot area: what was left out, why the plot is empty. */
   note?: string;
+  /** The legend under the plot, one row per entry, instead of over the plot's top-left corner (long labels). */
+  legendBelow?: boolean;
   width?: number;
   height?: number;
 }
@@ -38,6 +44,8 @@ const MARGIN = { top: 44, right: 24, bottom: 64, left: 76 };
 const INK = '#1a1a1a';
 const GRID = '#d9d9d9';
 const MUTED = '#4d4d4d'; // 8.5:1 on white
+const LEGEND_ROW = 18;
+const DASH = '6 4';
 
 /** Bounds of usable values in one pass (no intermediate arrays: a curve can have 100k points). */
 function bounds(series: Series[], axis: 0 | 1): { min: number; max: number } {
@@ -93,10 +101,14 @@ export function decimate(points: Array<[number, number]>, columns: number): Arra
 export function renderChart(options: ChartOptions): string {
   const width = options.width ?? DEFAULT_WIDTH;
   const height = options.height ?? DEFAULT_HEIGHT;
+  const listed = options.series.filter((s) => s.legend !== false);
+  const showLegend = listed.length > 0 && options.series.length > 1;
+  // A legend below takes its rows out of the plot area.
+  const legendBelowHeight = showLegend && options.legendBelow ? listed.length * LEGEND_ROW + 14 : 0;
   const left = MARGIN.left;
   const right = width - MARGIN.right;
   const top = MARGIN.top;
-  const bottom = height - MARGIN.bottom;
+  const bottom = height - MARGIN.bottom - legendBelowHeight;
   const xLog = options.xLog ?? false;
   const yLog = options.yLog ?? false;
 
@@ -131,7 +143,7 @@ export function renderChart(options: ChartOptions): string {
   parts.push(el('g', { class: 'x-axis', 'data-scale': xLog ? 'log' : 'linear' }, xTicks));
   parts.push(el('g', { class: 'y-axis', 'data-scale': yLog ? 'log' : 'linear' }, yTicks));
   parts.push(el('rect', { x: left, y: top, width: right - left, height: bottom - top, fill: 'none', stroke: INK }));
-  parts.push(text({ x: (left + right) / 2, y: height - 22, 'text-anchor': 'middle', 'font-size': 13, fill: INK }, options.xLabel));
+  parts.push(text({ x: (left + right) / 2, y: bottom + 42, 'text-anchor': 'middle', 'font-size': 13, fill: INK }, options.xLabel));
   const yLabelX = 18;
   const yLabelY = (top + bottom) / 2;
   parts.push(
@@ -149,7 +161,7 @@ export function renderChart(options: ChartOptions): string {
       body.push(
         el('g', { class: 'series', 'data-series': s.label, 'data-count': s.points.length }, [
           pts.length > 1
-            ? el('polyline', { points: d, fill: 'none', stroke: s.color, 'stroke-width': 2, 'stroke-linejoin': 'round' })
+            ? el('polyline', { points: d, fill: 'none', stroke: s.color, 'stroke-width': 2, 'stroke-linejoin': 'round', 'stroke-dasharray': s.dashed ? DASH : undefined })
             : pts.length === 1
               ? el('circle', { cx: px(pts[0][0]), cy: py(pts[0][1]), r: 3, fill: s.color })
               : '',
@@ -168,17 +180,22 @@ export function renderChart(options: ChartOptions): string {
   parts.push(el('clipPath', { id: 'plot-area' }, el('rect', { x: left, y: top, width: right - left, height: bottom - top })));
   parts.push(el('g', { 'clip-path': 'url(#plot-area)' }, body));
 
-  if (series.length > 1) {
-    const legend = series.map((s, i) => {
-      const y = top + 16 + i * 18;
+  if (showLegend) {
+    const below = options.legendBelow ?? false;
+    const x0 = below ? left - 6 : left + 6;
+    const y0 = below ? bottom + 52 : top + 4;
+    const legend = listed.map((s, i) => {
+      const y = y0 + 12 + i * LEGEND_ROW;
       const swatch =
         s.kind === 'line'
-          ? el('line', { x1: left + 12, x2: left + 32, y1: y - 4, y2: y - 4, stroke: s.color, 'stroke-width': 2 })
-          : el('circle', { cx: left + 22, cy: y - 4, r: 4, fill: s.color });
-      return swatch + text({ x: left + 38, y, 'font-size': 12, fill: INK }, s.label);
+          ? el('line', { x1: x0 + 6, x2: x0 + 26, y1: y - 4, y2: y - 4, stroke: s.color, 'stroke-width': 2, 'stroke-dasharray': s.dashed ? DASH : undefined })
+          : el('circle', { cx: x0 + 16, cy: y - 4, r: 4, fill: s.color });
+      return swatch + text({ x: x0 + 32, y, 'font-size': 12, fill: INK }, s.label);
     });
-    const boxWidth = 52 + 7 * Math.max(...series.map((s) => s.label.length));
-    const box = el('rect', { x: left + 6, y: top + 4, width: boxWidth, height: series.length * 18 + 8, fill: '#ffffff', 'fill-opacity': 0.9, stroke: GRID });
+    const boxWidth = 52 + 7 * Math.max(...listed.map((s) => s.label.length));
+    const box = below
+      ? ''
+      : el('rect', { x: x0, y: y0, width: boxWidth, height: listed.length * LEGEND_ROW + 8, fill: '#ffffff', 'fill-opacity': 0.9, stroke: GRID });
     parts.push(el('g', { class: 'legend' }, [box, ...legend]));
   }
   if (options.note) {

@@ -3,3 +3,4 @@ export { renderLossPlot, type LossPlotInput } from './loss-plot.js';
 export { renderFitPlot, type FitPlotInput } from './fit-plot.js';
 export { linearScale, logScale, formatTick, project, type Scale } from './ticks.js';
 export { escapeXml } from './svg.js';
+export { renderComparePlot, spansDecades, COMPARE_COLORS, type ComparePlotInput, type CompareRun } from './compare-plot.js';

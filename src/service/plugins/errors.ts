@@ -6,8 +6,11 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
-import { ConflictError, InvalidInputError, JobRuntimeError, NotFoundError, QueueFullError, ShuttingDownError } from '../jobs/errors.js';
+import { ConflictError, InvalidInputError, JobRuntimeError, NotFoundError, QueueFullError, ShuttingDownError, StorageQuotaError } from '../jobs/errors.js';
+import { storeFailureCause } from '../store/failures.js';
 import { globalPlugin } from './global.js';
+import { heldBodyIssues } from '../body/json-body.js';
+import { MAX_ISSUES } from '../body/scan.js';
 
 export interface Issue {
   path: string;
@@ -31,15 +34,35 @@ export class ApiError extends Error {
 export const notFound = (kind: 'job' | 'dataset' | 'checkpoint', id: string, more = '') =>
   new ApiError(404, 'not_found', `${kind} ${id} not found${more}`);
 
-export const validationError = (issues: Issue[], message?: string) =>
-  new ApiError(400, 'validation_error', message ?? summarize(issues), { issues });
+/** Issues a 400 lists; the others are counted (`issuesTotal`). */
+export const MAX_LISTED_ISSUES = MAX_ISSUES;
+/** A path or message longer than this is cut: an answer never echoes a large value back. */
+const MAX_ISSUE_TEXT = 300;
 
-function summarize(issues: Issue[]): string {
+const clip = (text: string, max = MAX_ISSUE_TEXT) => (text.length > max ? `${text.slice(0, max)}... (${text.length - max} more characters)` : text);
+
+/**
+ * 400 validation_error listing at most MAX_LISTED_ISSUES issues; `total` counts all the problems found (the
+ * checks stop building messages after the first few, but count on). When some are not listed, the body says how
+ * many there were: `issuesTotal`.
+ */
+export function validationError(issues: Issue[], message?: string, total = issues.length): ApiError {
+  const listed = issues.slice(0, MAX_LISTED_ISSUES).map((i) => ({ path: clip(i.path), message: clip(i.message) }));
+  const all = Math.max(total, issues.length);
+  const details: Record<string, unknown> = { issues: listed };
+  if (all > listed.length) details.issuesTotal = all;
+  return new ApiError(400, 'validation_error', clip(message ?? summarize(listed, all), 1000), details);
+}
+
+function summarize(issues: Issue[], total: number): string {
   const first = issues
     .slice(0, 3)
     .map((i) => (i.path ? `${i.path}: ${i.message}` : i.message))
     .join('; ');
-  return issues.length > 3 ? `${first}; and ${issues.length - 3} more` : first;
+  if (total <= 3) return first;
+  return issues.length < total
+    ? `${first}; and ${total - 3} more (${issues.length} listed in issues, ${total} in all)`
+    : `${first}; and ${total - 3} more`;
 }
 
 function describeValue(value: unknown): string {
@@ -47,6 +70,8 @@ function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (typeof value === 'object') return 'an object';
+  // JSON numbers beyond ±1.8e308 parse to infinity, which JSON.stringify would show as `null`.
+  if (typeof value === 'number' && !Number.isFinite(value)) return 'a number out of range (beyond ±1.8e308 it reads as infinity)';
   const text = JSON.stringify(value);
   return `${typeof value} ${text.length > 40 ? `${text.slice(0, 40)}...` : text}`;
 }
@@ -78,6 +103,8 @@ function toIssue(
   switch (v.keyword) {
     case 'invalid_type':
       if (value === undefined) message = `is required (expected ${String(p.expected)})`;
+      else if (location === 'querystring' && typeof value === 'string' && (p.expected === 'number' || p.expected === 'int'))
+        message = `must be a decimal integer (digits only), got ${describeValue(value)}`;
       else if (p.expected === 'int') message = `must be an integer, got ${describeValue(value)}`;
       else message = `must be ${p.expected === 'array' || p.expected === 'object' ? 'an' : 'a'} ${String(p.expected)}, got ${describeValue(value)}`;
       break;
@@ -144,7 +171,15 @@ function fromRuntimeError(err: unknown): ApiError | null {
   // Same Idempotency-Key, different body: 422 (as the IETF Idempotency-Key draft says); other conflicts are 409.
   if (err instanceof ConflictError) return new ApiError(err.code === 'idempotency_key_reused' ? 422 : 409, err.code, err.message);
   if (err instanceof InvalidInputError) return new ApiError(400, err.code, err.message);
+  if (err instanceof StorageQuotaError) return new ApiError(429, err.code, err.message, { retryAfterSeconds: 60 }, { 'retry-after': '60' });
   return null;
+}
+
+/** The store cannot serve (full or read-only disk, database gone): 503 naming the cause, retry later. */
+function fromStoreFailure(err: unknown): ApiError | null {
+  const cause = storeFailureCause(err);
+  if (!cause) return null;
+  return new ApiError(503, 'store_unavailable', `the service cannot store or read data right now: ${cause}; retry later`, { retryAfterSeconds: 5 }, { 'retry-after': '5' });
 }
 
 function fromFastifyError(err: FastifyError, request: FastifyRequest, maxBodyBytes: number): ApiError | null {
@@ -185,11 +220,14 @@ export const errorsPlugin = globalPlugin<{ maxBodyBytes: number }>('gradloom-err
       const location = (err as { validationContext?: string }).validationContext ?? 'body';
       const input =
         location === 'body' ? request.body : location === 'querystring' ? request.query : location === 'params' ? request.params : request.headers;
-      const issues = err.validation.map((v) => toIssue(v as never, input, location));
-      return sendError(reply, validationError(issues));
+      // zod validated the body without its matrices: their problems, if any, come first.
+      const held = location === 'body' ? heldBodyIssues(request) : null;
+      const zodIssues = err.validation.slice(0, MAX_LISTED_ISSUES).map((v) => toIssue(v as never, input, location));
+      const issues = held ? [...held.issues, ...zodIssues] : zodIssues;
+      return sendError(reply, validationError(issues, undefined, (held?.total ?? 0) + err.validation.length));
     }
     if (!isResponseSerializationErrorSafe(err)) {
-      const mapped = fromRuntimeError(err) ?? fromFastifyError(err, request, opts.maxBodyBytes);
+      const mapped = fromRuntimeError(err) ?? fromStoreFailure(err) ?? fromFastifyError(err, request, opts.maxBodyBytes);
       if (mapped) {
         if (mapped.statusCode >= 500) request.log.error({ err }, 'request failed');
         return sendError(reply, mapped);

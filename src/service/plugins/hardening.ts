@@ -5,6 +5,8 @@
  *
  * Refuses to build an app that would listen on a non-loopback HOST without API keys.
  */
+import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError, type Config } from '../config.js';
 import { loadKeyRing, type KeyRing } from '../auth/keys.js';
@@ -13,6 +15,11 @@ import { authPlugin, streamTokenRoutes } from '../auth/plugin.js';
 import { loadSecurityConfig, type SecurityConfig } from '../auth/security-config.js';
 import { StreamTokenIssuer } from '../auth/stream-tokens.js';
 import type { JobManager, JobStore } from '../jobs/types.js';
+
+/** The stream-token key: shared through the store when it offers one (PostgreSQL), else this process's own. */
+async function sharedStreamTokenKey(store: JobStore): Promise<Buffer> {
+  return store.sharedSecret ? store.sharedSecret('stream_tokens') : randomBytes(32);
+}
 import { quotaPlugin } from '../quotas/plugin.js';
 import { heartbeatPlugin } from './heartbeat.js';
 import { securityPlugin } from './security.js';
@@ -56,12 +63,16 @@ async function hardeningPlugin(app: FastifyInstance, options: HardeningOptions):
   app.server.requestTimeout = security.requestTimeoutMs;
   app.server.headersTimeout = security.requestTimeoutMs === 0 ? 60_000 : Math.min(60_000, security.requestTimeoutMs);
   app.server.setTimeout(security.connectionTimeoutMs);
+  // Fastify's own handler answers these in its shape ({error: "Request Timeout", statusCode}); ours is documented.
+  app.server.removeAllListeners('clientError');
+  app.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, security.requestTimeoutMs));
 
   await app.register(securityPlugin, { corsOrigins: security.corsOrigins });
   await app.register(heartbeatPlugin, { intervalMs: security.wsPingIntervalMs });
   await app.register(authPlugin, {
     keys,
-    streamTokens: new StreamTokenIssuer(security.streamTokenTtlMs),
+    // Every api node must accept the tokens every other issues: a store shared by nodes keeps one key for all.
+    streamTokens: new StreamTokenIssuer(security.streamTokenTtlMs, await sharedStreamTokenKey(app.gradloom.store)),
     maxAuthFailuresPerMinute: security.authFailuresPerMinute,
   });
   await app.register(quotaPlugin, {
@@ -72,6 +83,26 @@ async function hardeningPlugin(app: FastifyInstance, options: HardeningOptions):
     usage: (tenant) => options.store.tenantUsage(tenant),
     isIdempotentReplay: async (tenant, key) => (await options.store.findJobByIdempotencyKey(tenant, key)) !== null,
   });
+}
+
+/**
+ * What Node's server reports before a request reaches fastify (the whole request did not arrive within
+ * REQUEST_TIMEOUT_MS, headers too large, not HTTP): answered in the documented error shape, then the socket closes.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, requestTimeoutMs: number): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, body] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', { error: 'request_timeout', message: `the request did not arrive completely within ${requestTimeoutMs} ms (REQUEST_TIMEOUT_MS); send it faster, or in smaller pieces` }]
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', { error: 'headers_too_large', message: 'the request headers are larger than the server accepts (16 KiB); send fewer or shorter headers' }]
+        : [400, 'Bad Request', { error: 'bad_request', message: 'the request is not valid HTTP/1.1' }];
+  const text = JSON.stringify(body);
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+    );
+  socket.destroy(err);
 }
 
 /**

@@ -109,6 +109,7 @@ export const checkpointRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/jobs/:id/predictions',
     {
+      config: { bodyMatrices: 'prediction' },
       schema: {
         tags: ['predictions'],
         summary: "Run the trained model on rows of inputs: the state dict's forward pass",

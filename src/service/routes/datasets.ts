@@ -1,5 +1,6 @@
 /** /v1/datasets: upload (JSON or CSV), read, delete. */
 import { randomBytes } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { DatasetRecord } from '../jobs/types.js';
@@ -7,7 +8,8 @@ import { checkInlineRows } from '../limits.js';
 import { ApiError, notFound, validationError } from '../plugins/errors.js';
 import { errors, idParamsSchema } from '../schemas/common.js';
 import { datasetCreateQuerySchema, datasetCreateSchema, datasetSchema } from '../schemas/datasets.js';
-import { CsvError, parseCsv } from './csv.js';
+import { CsvError, parseCsvInSlices } from './csv.js';
+import { holdCheckedMatrices } from '../body/json-body.js';
 
 /** Columns of a CSV upload travel from the content-type parser to the handler on the request. */
 const csvColumns = new WeakMap<object, { x: string[]; y: string[] }>(); // keyed by request
@@ -31,29 +33,42 @@ export const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
   const { limits } = config;
 
   // CSV becomes the JSON shape here, so that one body schema validates both kinds of upload.
-  app.addContentTypeParser(['text/csv', 'application/csv'], { parseAs: 'string', bodyLimit: limits.maxBodyBytes }, (request, body, done) => {
-    const query = request.query as { target?: string; name?: string };
-    const target = query.target
-      ? query.target
-          .split(',')
-          .map((t) => t.trim())
-          .filter((t) => t !== '')
-      : null;
+  app.addContentTypeParser(['text/csv', 'application/csv'], { parseAs: 'string', bodyLimit: limits.maxBodyBytes }, async (request: FastifyRequest, body: string) => {
+    // The query is validated after the body is parsed: a repeated parameter arrives here as an array.
+    const query = request.query as { target?: unknown; name?: unknown };
+    const repeated = (['target', 'name'] as const).filter((k) => Array.isArray(query[k]));
+    if (repeated.length > 0) {
+      throw validationError(
+        repeated.map((k) => ({
+          path: `query.${k}`,
+          message: `is given ${(query[k] as unknown[]).length} times; give it once${k === 'target' ? ', naming several columns with commas (?target=a,b)' : ''}`,
+        })),
+      );
+    }
+    const target =
+      typeof query.target === 'string' && query.target !== ''
+        ? query.target
+            .split(',')
+            .map((t) => t.trim())
+            .filter((t) => t !== '')
+        : null;
     try {
-      const parsed = parseCsv(body as string, target, limits.maxDatasetRows);
-      const result = { ...(query.name ? { name: query.name } : {}), x: parsed.x, y: parsed.y };
+      const parsed = await parseCsvInSlices(body, target, limits.maxDatasetRows);
+      const result = { ...(typeof query.name === 'string' && query.name ? { name: query.name } : {}), x: parsed.x, y: parsed.y };
       csvColumns.set(request, parsed.columns);
-      done(null, result);
+      // The rows are checked numbers already: zod validates the upload without them.
+      holdCheckedMatrices(request, result, ['x', 'y']);
+      return result;
     } catch (err) {
-      if (err instanceof CsvError)
-        done(new ApiError(400, 'invalid_csv', err.message, err.line === null ? {} : { line: err.line }), undefined);
-      else done(err as Error, undefined);
+      if (err instanceof CsvError) throw new ApiError(400, 'invalid_csv', err.message, err.line === null ? {} : { line: err.line });
+      throw err;
     }
   });
 
   app.post(
     '/datasets',
     {
+      config: { bodyMatrices: 'dataset' },
       schema: {
         tags: ['datasets'],
         summary: 'Upload a dataset (JSON or CSV)',

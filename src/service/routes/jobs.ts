@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { jobSpecSchema, type JobSpec } from '../../spec/job-spec.js';
 import { TERMINAL_STATUSES, type JobRecord } from '../jobs/types.js';
+import { jobResponseSerializerCompiler } from '../body/json-body.js';
 import { checkJobSpec } from '../limits.js';
 import { ApiError, notFound, validationError } from '../plugins/errors.js';
 import { errors, idParamsSchema } from '../schemas/common.js';
@@ -33,6 +34,8 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/jobs',
     {
+      config: { bodyMatrices: 'job' },
+      serializerCompiler: jobResponseSerializerCompiler,
       schema: {
         tags: ['jobs'],
         summary: 'Submit a training job',
@@ -92,6 +95,7 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/jobs/:id',
     {
+      serializerCompiler: jobResponseSerializerCompiler,
       schema: {
         tags: ['jobs'],
         summary: 'A job: status, progress, last loss, timings, error',
@@ -132,6 +136,7 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/jobs/:id/cancel',
     {
+      serializerCompiler: jobResponseSerializerCompiler,
       schema: {
         tags: ['jobs'],
         summary: 'Cancel a queued or running job',

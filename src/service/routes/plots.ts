@@ -8,13 +8,13 @@ import { z } from 'zod';
 import { parseSafetensors } from '../../engine/safetensorsFormat.js';
 import { renderFitPlot, renderLossPlot } from '../plots/index.js';
 import { ApiError, notFound } from '../plugins/errors.js';
-import { errors, idParamsSchema } from '../schemas/common.js';
+import { errors, idParamsSchema, queryInteger } from '../schemas/common.js';
 
 const flag = z
   .enum(['0', '1', 'true', 'false'])
   .optional()
   .transform((v) => v === '1' || v === 'true');
-const size = (lo: number, hi: number) => z.coerce.number().int().min(lo).max(hi).optional();
+const size = (lo: number, hi: number) => queryInteger({ min: lo, max: hi }).optional();
 
 const lossQuerySchema = z.object({
   log: flag.describe('1: log-scale loss axis (epochs whose loss is not positive are left out, and the plot says so)'),
@@ -22,7 +22,7 @@ const lossQuerySchema = z.object({
   height: size(150, 4000).describe('Pixels, 150..4000 (default 400)'),
 });
 const fitQuerySchema = z.object({
-  epoch: z.coerce.number().int().min(1).optional().describe('Draw the line of this periodic checkpoint; the final (or newest) one when absent'),
+  epoch: queryInteger({ min: 1 }).optional().describe('Draw the line of this periodic checkpoint; the final (or newest) one when absent'),
   width: size(200, 4000).describe('Pixels, 200..4000 (default 640)'),
   height: size(150, 4000).describe('Pixels, 150..4000 (default 400)'),
 });

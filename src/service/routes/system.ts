@@ -1,6 +1,7 @@
 /** Liveness, readiness and the limits users are held to. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { errors } from '../schemas/common.js';
+import { storeFailureCause } from '../store/failures.js';
 import { healthSchema, limitsSchema, readySchema } from '../schemas/system.js';
 
 export const systemRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -27,7 +28,8 @@ export const systemRoutes: FastifyPluginAsyncZod = async (app) => {
         await ctx.store.ping();
         checks.store = 'ok';
       } catch (err) {
-        checks.store = `store query failed: ${(err as Error).message}`;
+        const cause = storeFailureCause(err);
+        checks.store = cause ? `the store cannot take writes: ${cause}` : `store query failed: ${(err as Error).message}`;
       }
       try {
         // runtimeStarted is the app's own view (false until the manager's start() resolved, and during close).

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { datasetDataSchema, jobSpecSchema, randomDataSchema } from '../../spec/job-spec.js';
-import { timestamp } from './common.js';
+import { queryInteger, timestamp } from './common.js';
 
 export const jobStatusSchema = z
   .enum(['queued', 'running', 'succeeded', 'failed', 'cancelled'])
@@ -76,7 +76,7 @@ export const jobSummarySchema = jobSchema
   .meta({ id: 'JobSummary', description: 'A job as GET /v1/jobs lists it: inline data reduced to its row count' });
 
 export const listJobsQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20).describe('Page size, 1..100'),
+  limit: queryInteger({ min: 1, max: 100 }).default(20).describe('Page size, 1..100; 20 when absent'),
   cursor: z.string().min(1).max(512).optional().describe('nextCursor of the previous page'),
   status: jobStatusSchema.optional().describe('Only jobs with this status'),
   tag: z
@@ -106,12 +106,9 @@ export const epochMetricSchema = z.object({
 });
 
 export const fromEpochQuerySchema = z.object({
-  from: z.coerce
-    .number()
-    .int()
-    .min(1)
+  from: queryInteger({ min: 1 })
     .default(1)
-    .describe('First epoch to include (1-based): a client that reconnects asks only for what it has not seen'),
+    .describe('First epoch to include (1-based, 1 when absent): a client that reconnects asks only for what it has not seen'),
 });
 
 export const streamQuerySchema = fromEpochQuerySchema.extend({
@@ -142,7 +139,7 @@ export const checkpointInfoSchema = z
 export const checkpointListSchema = z.object({ jobId: z.string(), items: z.array(checkpointInfoSchema) });
 
 export const checkpointQuerySchema = z.object({
-  epoch: z.coerce.number().int().min(1).optional().describe('A periodic checkpoint; the final one (or the newest) when absent'),
+  epoch: queryInteger({ min: 1 }).optional().describe('A periodic checkpoint; the final one (or the newest) when absent'),
   format: z.enum(['safetensors', 'json']).default('safetensors').describe('json: tensors as nested number arrays'),
 });
 
@@ -181,6 +178,10 @@ export const streamMessageSchema = z
       epochs: z.number().int(),
       lastLoss: z.number().nullable(),
       error: jobErrorSchema.nullable(),
+      closing: z
+        .string()
+        .optional()
+        .describe('Set when the server closes the stream before the job ended (it is shutting down): what happens next'),
     }),
     z.object({ type: z.literal('dropped'), count: z.number().int(), reason: z.string() }),
   ])

@@ -40,6 +40,7 @@ import type {
 import { TERMINAL_STATUSES } from '../jobs/types.js';
 import { LeaseLostError } from '../jobs/errors.js';
 import { migrate } from './migrations.js';
+import { dataDirError } from '../data-dir.js';
 import { newWebhookDelivery } from '../webhooks/payload.js';
 import { clipError, rowToDelivery, WEBHOOK_COLS, type WebhookDeliveryRow } from './webhook-rows.js';
 
@@ -394,8 +395,15 @@ export class SqliteJobStore implements JobStore {
       .run().changes;
   }
 
+  private pings = 0;
+
+  /**
+   * A write, not only a read: a full or read-only disk still answers reads, and /readyz must say the store cannot
+   * take the writes every job needs. The header field user_version is unused by gradloom (schema_version is).
+   */
   async ping(): Promise<void> {
-    this.db.prepare('SELECT 1').get();
+    this.pings = (this.pings + 1) % 1_000_000;
+    this.db.pragma(`user_version = ${this.pings}`);
   }
 
   async deleteJob(tenant: string, id: string): Promise<boolean> {
@@ -666,5 +674,10 @@ export class SqliteJobStore implements JobStore {
 }
 
 export function createSqliteStore(opts: SqliteStoreOptions): JobStore {
-  return new SqliteJobStore(opts);
+  try {
+    return new SqliteJobStore(opts);
+  } catch (err) {
+    // SQLite's "unable to open database file" names neither the path nor the cause.
+    throw dataDirError(opts.dataDir, join(opts.dataDir, opts.fileName ?? 'gradloom.db'), err);
+  }
 }
