@@ -16,16 +16,18 @@ import { registerHardening } from '../src/service/plugins/hardening.js';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const OPENAPI_PATH = join(root, 'openapi', 'openapi.json');
 
-/** Optional store members (JobStore): absent here, as on a store that does not offer them. */
-const OPTIONAL_MEMBERS = new Set<string | symbol>(['sharedSecret', 'then']);
-
-/** A runtime that is never called: building the document only needs the routes. */
-function unavailable<T extends object>(name: string): T {
+/**
+ * A runtime that is never called: building the document only needs the routes. `given` members are what building
+ * the app itself asks for (the stream-token key); `then` stays undefined so the proxy is not taken for a promise.
+ */
+function unavailable<T extends object>(name: string, given: Record<string, unknown> = {}): T {
   return new Proxy({} as T, {
     get: (_target, prop) =>
-      OPTIONAL_MEMBERS.has(prop)
+      prop === 'then'
         ? undefined
-        : () => Promise.reject(new Error(`${name}.${String(prop)} is not available while generating OpenAPI`)),
+        : typeof prop === 'string' && prop in given
+          ? given[prop]
+          : () => Promise.reject(new Error(`${name}.${String(prop)} is not available while generating OpenAPI`)),
   });
 }
 
@@ -33,7 +35,7 @@ export async function generateOpenApi(): Promise<Record<string, unknown>> {
   const app = await buildApp({
     config: loadConfig({ WORKERS: '1' }),
     manager: unavailable<JobManager>('manager'),
-    store: unavailable<JobStore>('store'),
+    store: unavailable<JobStore>('store', { sharedSecret: async () => Buffer.alloc(32) }),
     logger: false,
     extend: (a) => registerHardening(a, { security: loadSecurityConfig({}), keys: new KeyRing([]) }),
   });

@@ -34,6 +34,7 @@ import { jobRoutes } from './routes/jobs.js';
 import { plotRoutes } from './routes/plots.js';
 import { streamRoutes } from './routes/stream.js';
 import { systemRoutes } from './routes/system.js';
+import { webhookRoutes } from './routes/webhooks.js';
 
 export type ConfigOverrides = Partial<Omit<Config, 'limits'>> & { limits?: Partial<Limits> };
 
@@ -198,6 +199,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       leaseMs: config.leaseMs,
       resumeSnapshotMs: config.resumeSnapshotMs,
       tenantMaxStoredBytes: config.security?.tenantMaxStoredBytes ?? 0,
+      webhooks: config.webhooks,
     });
   let drained: Promise<void> | null = null;
   const context: ServiceContext = {
@@ -272,6 +274,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       await v1.register(datasetRoutes);
       await v1.register(plotRoutes);
       await v1.register(experimentRoutes);
+      await v1.register(webhookRoutes);
     },
     { prefix: '/v1' },
   );

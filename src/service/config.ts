@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { loadSecurityConfig, type SecurityConfig } from './auth/security-config.js';
 import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
+import type { WebhookSettings } from './webhooks/dispatcher.js';
 
 const MiB = 1024 * 1024;
 
@@ -77,6 +78,13 @@ export const configEnvSchema = z.object({
   RESUME_SNAPSHOT_MS: intVar(0, 5_000),
   /** This node's id in leases and logs; default hostname-pid-random. */
   NODE_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, { error: 'must be 1-100 characters of A-Z a-z 0-9 . _ : -' }).optional(),
+  /**
+   * The server key webhook signing secrets derive from (each tenant's: GET /v1/webhooks/secret). Unset: a random key
+   * drawn once and kept in the store. Changing it changes every tenant's secret.
+   */
+  WEBHOOK_SECRET: z.string().min(32, { error: 'must be at least 32 characters' }).optional(),
+  /** 1: webhooks may go to loopback, private and link-local addresses (refused by default, see docs/security.md). */
+  WEBHOOK_ALLOW_PRIVATE: z.enum(['0', '1'], { error: 'must be 0 or 1' }).default('0'),
   /** Peers allowed to set the client address by X-Forwarded-For (see trust-proxy.ts); empty: none. */
   TRUST_PROXY: z
     .string()
@@ -136,6 +144,8 @@ export interface Config {
   /** Piscina/worker_threads resourceLimits of every training and prediction thread. */
   workerResourceLimits: WorkerResourceLimits;
   limits: Limits;
+  /** WEBHOOK_SECRET, WEBHOOK_ALLOW_PRIVATE; tests also set backoff, timeout and poll interval here. */
+  webhooks?: WebhookSettings;
   /** Keys, per-tenant quotas, CORS, timeouts, heartbeats (src/service/auth/security-config.ts). */
   security?: SecurityConfig;
 }
@@ -174,8 +184,8 @@ export function parseEnv<S extends z.ZodObject>(
 
 /** Reads the configuration from `env` (process.env by default). Throws ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  // DATABASE_URL may carry a password: never echoed.
-  const e = parseEnv(configEnvSchema, env, ['DATABASE_URL']);
+  // DATABASE_URL may carry a password, WEBHOOK_SECRET is one: never echoed.
+  const e = parseEnv(configEnvSchema, env, ['DATABASE_URL', 'WEBHOOK_SECRET']);
   const maxRunningJobs = e.MAX_RUNNING_JOBS ?? e.WORKERS;
   if (maxRunningJobs > e.WORKERS) {
     throw new ConfigError(
@@ -210,6 +220,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxOldGenerationSizeMb: e.WORKER_MAX_OLD_GENERATION_MB,
       ...(e.WORKER_MAX_YOUNG_GENERATION_MB !== undefined ? { maxYoungGenerationSizeMb: e.WORKER_MAX_YOUNG_GENERATION_MB } : {}),
       stackSizeMb: e.WORKER_STACK_SIZE_MB,
+    },
+    webhooks: {
+      ...(e.WEBHOOK_SECRET !== undefined ? { secret: e.WEBHOOK_SECRET } : {}),
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE === '1',
     },
     security: loadSecurityConfig(env),
     limits: {

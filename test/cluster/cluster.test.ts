@@ -7,6 +7,8 @@
  * - SIGSTOP of a worker past its lease, then SIGCONT: the job was claimed again meanwhile; the paused worker's
  *   writes are fenced off (it logs that its claim was lost) and the job still ends bit for bit right.
  * - cancel through a second api node reaches the worker that runs the job.
+ * - a job that ends on a worker node is told to its webhook once, by one of the two api nodes, signed with the key
+ *   both api nodes derive from the store.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
@@ -16,6 +18,9 @@ import { startServer, waitJob, type ChildServer } from '../hardening/child-serve
 import { loadFixture } from '../helpers/fixtures.js';
 import { dropSchema, postgresUrl, uniqueSchema } from '../helpers/postgres.js';
 import { openStream, summarize } from '../helpers/ws.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { verifySignature } from '../../src/service/webhooks/signing.js';
 
 /** The tutorial's two-layer program, run longer than the tutorial so that a worker can be stopped in the middle. */
 const EPOCHS = 3000;
@@ -88,9 +93,11 @@ describe.skipIf(!postgresUrl)('api and worker nodes on PostgreSQL (real processe
     reference = await outcome(single, r.json.id);
     single.proc.kill('SIGTERM');
     await single.exited;
-    // The test polls job statuses often: no per-tenant request rate limit on its api nodes.
-    api = await start('api', { RATE_LIMIT_PER_MINUTE: '0' });
-    api2 = await start('api', { RATE_LIMIT_PER_MINUTE: '0' });
+    // The test polls job statuses often (no per-tenant request rate limit), and the webhook receiver of the last
+    // test listens on loopback.
+    const apiEnv = { RATE_LIMIT_PER_MINUTE: '0', WEBHOOK_ALLOW_PRIVATE: '1' };
+    api = await start('api', apiEnv);
+    api2 = await start('api', apiEnv);
   }, 120_000);
 
   afterAll(async () => {
@@ -221,4 +228,40 @@ describe.skipIf(!postgresUrl)('api and worker nodes on PostgreSQL (real processe
     wF.proc.kill('SIGTERM');
     await wF.exited;
   }, 180_000);
+
+  it('a job that ends on a worker is delivered to its webhook once, by one of two api nodes', async () => {
+    const received: { headers: Record<string, string | string[] | undefined>; body: string }[] = [];
+    const rx = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => rx.listen(0, '127.0.0.1', resolve));
+    try {
+      const wG = await start('worker', { NODE_ID: 'worker-g' });
+      const url = `http://127.0.0.1:${(rx.address() as AddressInfo).port}/hook`;
+      const r = await api.call('POST', '/v1/jobs', null, { ...spec(50), webhook: { url } });
+      expect(r.status).toBe(201);
+      expect((await waitJob(api, '', r.json.id)).status).toBe('succeeded');
+      await until('the delivery', () => (received.length > 0 ? true : undefined), 30_000);
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // both api nodes poll every second: no second copy
+      expect(received).toHaveLength(1);
+      const body = JSON.parse(received[0]!.body);
+      expect(body).toMatchObject({ type: 'job.succeeded', data: { job: { id: r.json.id, status: 'succeeded', epoch: 50 } } });
+      // Both api nodes give the tenant the same secret, and it verifies the delivery.
+      const [s1, s2] = await Promise.all([api, api2].map(async (n) => (await n.call('GET', '/v1/webhooks/secret', null)).json.secret as string));
+      expect(s2).toBe(s1);
+      expect(verifySignature(s1!, String(received[0]!.headers['gradloom-signature']), received[0]!.body)).toBe(true);
+      const list = (await api2.call('GET', `/v1/jobs/${r.json.id}/webhooks`, null)).json;
+      expect(list.items).toMatchObject([{ id: body.id, status: 'delivered', attempts: 1, lastStatusCode: 200 }]);
+      wG.proc.kill('SIGTERM');
+      await wG.exited;
+    } finally {
+      rx.closeAllConnections();
+      await new Promise<void>((resolve) => rx.close(() => resolve()));
+    }
+  }, 120_000);
 });

@@ -119,6 +119,19 @@ describe('two tenants', () => {
     ws.terminate();
   });
 
+  it('gives each tenant its own webhook signing secret, the same on every call', async () => {
+    const secret = async (key: string) => {
+      const res = await h.app.inject({ method: 'GET', url: '/v1/webhooks/secret', headers: auth(key) });
+      expect(res.statusCode).toBe(200);
+      return res.json().secret as string;
+    };
+    const alice = await secret(ALICE_KEY);
+    expect(alice).toMatch(/^whsec_/);
+    expect(await secret(ALICE_KEY)).toBe(alice);
+    expect(await secret(BOB_KEY)).not.toBe(alice);
+    expect((await h.app.inject({ method: 'GET', url: '/v1/webhooks/secret' })).statusCode).toBe(401);
+  });
+
   it('gives the same job id space no meaning across tenants: Idempotency-Key is per tenant', async () => {
     const headers = { 'idempotency-key': 'same-key' };
     const a = await h.app.inject({ method: 'POST', url: '/v1/jobs', headers: { ...auth(ALICE_KEY), ...headers }, payload: spec });

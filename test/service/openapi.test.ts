@@ -112,10 +112,15 @@ describe('real responses conform to the document', () => {
     await request(s).get(`/v1/jobs/compare.svg?ids=${job}`);
     await request(s).get('/v1/jobs/compare.svg?ids=j_missing');
     t.fake!.paused = true;
-    const queued = (await request(s).post('/v1/jobs').send(regressionSpec)).body.id as string;
+    const queued = (await request(s).post('/v1/jobs').send({ ...regressionSpec, webhook: { url: 'http://127.0.0.1:9/hook' } })).body.id as string;
     await request(s).get(`/v1/jobs/${queued}/checkpoint`);
+    await request(s).get(`/v1/jobs/${job}/webhooks`);
+    await request(s).get('/v1/jobs/j_missing/webhooks');
+    await request(s).get('/v1/webhooks/secret');
     await request(s).delete(`/v1/jobs/${queued}`);
     await request(s).post(`/v1/jobs/${queued}/cancel`);
+    // The cancelled job's delivery (refused or pending: the address is loopback) is listed in the documented shape.
+    expect((await request(s).get(`/v1/jobs/${queued}/webhooks`)).body.items).toHaveLength(1);
     await request(s).delete(`/v1/jobs/${queued}`);
     await request(s).post('/v1/jobs/j_missing/cancel');
     await request(s).delete('/v1/jobs/j_missing');

@@ -34,14 +34,19 @@ function job(tenant: string, over: Partial<JobRecord> = {}): JobRecord {
     seed: 1,
   } as JobSpec;
   const id = `job-${counter}-${Math.random().toString(36).slice(2)}`;
-  return { ...newJobRecord({ id, tenant, spec, seed: 1, now: new Date().toISOString() }), name: `j${counter}`, ...over };
+  return { ...newJobRecord({ id, tenant, spec, seed: 1, now: new Date().toISOString() }), name: `j${counter}`, details: null, ...over };
 }
 
 /** How a contract test gets stores: `open` a store on empty tables; `another` opens a second node on the same data. */
 interface Backend {
   open(): Promise<JobStore>;
   another(): Promise<JobStore>;
+  /** Makes every insert into webhook_deliveries fail (a trigger) until the returned function is called. */
+  failWebhookInserts(): Promise<() => Promise<void>>;
 }
+
+const HOOK_URL = 'https://hooks.example.com/gradloom?x=1';
+const hooked = (j: JobRecord): JobRecord => ({ ...j, spec: { ...j.spec, webhook: { url: HOOK_URL } } });
 
 const LEASE = 60_000;
 
@@ -376,6 +381,109 @@ function contract(backend: () => Backend): void {
   });
 }
 
+/** Webhook deliveries: written with the terminal status, claimed under leases, outcomes fenced by the attempt. */
+function webhookContract(backend: () => Backend): void {
+  const open = () => backend().open();
+
+  it("writes a job's webhook delivery in the transaction of its terminal status, never one without the other", async () => {
+    const s = await open();
+    const plain = (await s.createJob(job('a'))).job;
+    const a = (await s.createJob(hooked(job('a')))).job;
+    const b = (await s.createJob(hooked(job('a')))).job;
+    // Without a webhook in the spec: no delivery.
+    await s.updateRun(await claim(s, plain.id), { status: 'succeeded' });
+    expect(await s.listWebhookDeliveries('a', plain.id)).toEqual([]);
+    // Handing a job back to the queue is not an end.
+    await s.updateRun(await claim(s, a.id), { status: 'queued' });
+    expect(await s.listWebhookDeliveries('a', a.id)).toEqual([]);
+    const fence = await claim(s, a.id);
+
+    // The delivery cannot be written: the status write fails with it and the job is still running under its claim.
+    const restore = await backend().failWebhookInserts();
+    await expect(s.updateRun(fence, { status: 'succeeded', finishedAt: '2026-03-03T00:00:00.000Z' })).rejects.toThrow(/injected/);
+    expect((await s.getJob('a', a.id))!.status).toBe('running');
+    expect(await s.renewLease(fence, LEASE)).toEqual({ held: true, cancelRequested: false });
+    // Same for a queued job cancelled at once.
+    await expect(s.requestCancel('a', b.id, '2026-03-03T00:00:00.000Z')).rejects.toThrow(/injected/);
+    expect((await s.getJob('a', b.id))!.status).toBe('queued');
+    expect(await s.listWebhookDeliveries('a', a.id)).toEqual([]);
+    expect(await s.listWebhookDeliveries('a', b.id)).toEqual([]);
+    await restore();
+
+    const ended = await s.updateRun(fence, { status: 'succeeded', finishedAt: '2026-03-03T00:00:00.000Z', epoch: 3, lastLoss: 0.5 });
+    const [d] = await s.listWebhookDeliveries('a', a.id);
+    expect(d).toMatchObject({ jobId: a.id, tenant: 'a', url: HOOK_URL, event: 'job.succeeded', status: 'pending', attempts: 0, lastStatusCode: null, lastError: null, deliveredAt: null, createdAt: ended.updatedAt });
+    const body = JSON.parse(d!.payload);
+    expect(body).toMatchObject({ id: d!.id, type: 'job.succeeded', createdAt: ended.updatedAt });
+    expect(body.data.job).toMatchObject({ id: a.id, status: 'succeeded', epoch: 3, lastLoss: 0.5, spec: { webhook: { url: HOOK_URL } } });
+
+    const cancelled = (await s.requestCancel('a', b.id, '2026-03-04T00:00:00.000Z'))!;
+    expect(cancelled.cancelledNow).toBe(true);
+    const [c] = await s.listWebhookDeliveries('a', b.id);
+    expect(c).toMatchObject({ event: 'job.cancelled', status: 'pending', createdAt: '2026-03-04T00:00:00.000Z' });
+    expect(JSON.parse(c!.payload)).toMatchObject({ id: c!.id, type: 'job.cancelled', data: { job: { id: b.id, status: 'cancelled' } } });
+    expect(c!.id).not.toBe(d!.id);
+    // Tenant-scoped, and removed with their job.
+    expect(await s.listWebhookDeliveries('b', a.id)).toEqual([]);
+    expect(await s.deleteJob('a', a.id)).toBe(true);
+    expect(await s.listWebhookDeliveries('a', a.id)).toEqual([]);
+    expect((await s.claimWebhookDeliveries(10, LEASE)).map((x) => x.id)).toEqual([c!.id]);
+  });
+
+  it('claims due deliveries under a lease (never the same one twice at once), records outcomes fenced by the attempt', async () => {
+    const s = await open();
+    const other = await backend().another();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const j = (await s.createJob(hooked(job('a')))).job;
+      await s.requestCancel('a', j.id, new Date().toISOString());
+      ids.push((await s.listWebhookDeliveries('a', j.id))[0]!.id);
+    }
+    // Two nodes claiming at once share the due deliveries out: each one to exactly one claimer, attempt 1.
+    const [mine, theirs] = await Promise.all([s.claimWebhookDeliveries(3, LEASE), other.claimWebhookDeliveries(3, LEASE)]);
+    expect(mine.length + theirs.length).toBe(5);
+    expect(new Set([...mine, ...theirs].map((d) => d.id))).toEqual(new Set(ids));
+    expect([...mine, ...theirs].every((d) => d.attempts === 1 && d.status === 'pending')).toBe(true);
+    expect(await s.claimWebhookDeliveries(10, LEASE)).toEqual([]); // all leased
+    const [d1, d2, d3, d4, d5] = ids as [string, string, string, string, string];
+
+    expect(await s.recordWebhookAttempt(d1, 1, { delivered: true, statusCode: 204 })).toBe(true);
+    expect(await s.recordWebhookAttempt(d1, 1, { delivered: true, statusCode: 200 })).toBe(false); // already settled
+    expect(await s.recordWebhookAttempt(d2, 2, { delivered: true, statusCode: 200 })).toBe(false); // not its attempt
+    expect(await s.recordWebhookAttempt(d2, 1, { delivered: false, statusCode: 500, error: 'the receiver answered HTTP 500', retryInMs: 0 })).toBe(true);
+    expect(await s.recordWebhookAttempt(d3, 1, { delivered: false, statusCode: null, error: 'timed out', retryInMs: 3_600_000 })).toBe(true);
+    expect(await s.recordWebhookAttempt(d4, 1, { delivered: false, statusCode: null, error: 'x'.repeat(5000) })).toBe(true);
+    // d2 is due again (attempt 2); d3 waits an hour; d5's lease holds; d1 and d4 are settled.
+    const again = await other.claimWebhookDeliveries(10, 1);
+    expect(again.map((d) => [d.id, d.attempts])).toEqual([[d2, 2]]);
+    // Its 1 ms lease runs out: claimed once more (attempt 3), and attempt 2's late outcome writes nothing.
+    await sleep(20);
+    expect((await s.claimWebhookDeliveries(10, LEASE)).map((d) => [d.id, d.attempts])).toEqual([[d2, 3]]);
+    expect(await other.recordWebhookAttempt(d2, 2, { delivered: true, statusCode: 200 })).toBe(false);
+    expect(await s.recordWebhookAttempt(d2, 3, { delivered: true, statusCode: 202 })).toBe(true);
+
+    const byId = new Map<string, Awaited<ReturnType<JobStore['listWebhookDeliveries']>>[number]>();
+    for (const claimed of [...mine, ...theirs]) byId.set(claimed.id, (await s.listWebhookDeliveries('a', claimed.jobId))[0]!);
+    expect(byId.get(d1)).toMatchObject({ status: 'delivered', attempts: 1, lastStatusCode: 204, lastError: null });
+    expect(byId.get(d1)!.deliveredAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(byId.get(d2)).toMatchObject({ status: 'delivered', attempts: 3, lastStatusCode: 202, lastError: null });
+    expect(byId.get(d3)).toMatchObject({ status: 'pending', attempts: 1, lastStatusCode: null, lastError: 'timed out', deliveredAt: null });
+    expect(byId.get(d3)!.nextAttemptAt).toBeGreaterThan(Date.now() + 3_500_000);
+    expect(byId.get(d4)).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(byId.get(d4)!.lastError).toHaveLength(500); // cut, not stored whole
+    expect(byId.get(d5)).toMatchObject({ status: 'pending', attempts: 1 });
+  });
+
+  it('keeps a shared secret per name, the same for every node', async () => {
+    const s = await open();
+    const [k1, k2] = await Promise.all([s.sharedSecret('webhook_signing'), (await backend().another()).sharedSecret('webhook_signing')]);
+    expect(k1.length).toBe(32);
+    expect(k2.equals(k1)).toBe(true);
+    expect((await s.sharedSecret('webhook_signing')).equals(k1)).toBe(true);
+    expect((await s.sharedSecret('other')).equals(k1)).toBe(false);
+  });
+}
+
 describe('store contract: SQLite', () => {
   const dirs: string[] = [];
   const stores: JobStore[] = [];
@@ -394,7 +502,22 @@ describe('store contract: SQLite', () => {
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
 
-  contract(() => ({ open: async () => openOn(dir), another: async () => openOn(dir) }));
+  const sqliteBackend = (): Backend => ({
+    open: async () => openOn(dir),
+    another: async () => openOn(dir),
+    async failWebhookInserts() {
+      const raw = new Database(join(dir, 'gradloom.db'));
+      raw.exec(`CREATE TRIGGER gl_fail_webhooks BEFORE INSERT ON webhook_deliveries BEGIN SELECT RAISE(ABORT, 'injected failure'); END`);
+      raw.close();
+      return async () => {
+        const again = new Database(join(dir, 'gradloom.db'));
+        again.exec('DROP TRIGGER gl_fail_webhooks');
+        again.close();
+      };
+    },
+  });
+  contract(sqliteBackend);
+  webhookContract(sqliteBackend);
 
   it('survives close and reopen of the same data directory, in WAL mode, at the current schema version', async () => {
     const s1 = openOn(dir);
@@ -445,7 +568,7 @@ describe.skipIf(!DATABASE_URL)(
       for (const s of stores.splice(0)) await s.close();
       await admin.query(
         `TRUNCATE ${schema}.jobs, ${schema}.epochs, ${schema}.checkpoints, ${schema}.resume_states, ${schema}.datasets,
-           ${schema}.tenant_dispatch`,
+           ${schema}.tenant_dispatch, ${schema}.webhook_deliveries`,
       );
     });
     afterAll(async () => {
@@ -460,7 +583,19 @@ describe.skipIf(!DATABASE_URL)(
       }
     });
 
-    contract(() => ({ open: () => openStore(), another: () => openStore() }));
+    const pgBackend = (): Backend => ({
+      open: () => openStore(),
+      another: () => openStore(),
+      async failWebhookInserts() {
+        await admin.query(
+          `CREATE OR REPLACE FUNCTION ${schema}.gl_fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql;
+           CREATE TRIGGER gl_fail_webhooks BEFORE INSERT ON ${schema}.webhook_deliveries FOR EACH ROW EXECUTE FUNCTION ${schema}.gl_fail()`,
+        );
+        return async () => void (await admin.query(`DROP TRIGGER gl_fail_webhooks ON ${schema}.webhook_deliveries`));
+      },
+    });
+    contract(pgBackend);
+    webhookContract(pgBackend);
 
     it('migrates once when two nodes start at the same moment, and records the migrations', async () => {
       const fresh = `${schema}_m`;

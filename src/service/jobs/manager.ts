@@ -19,6 +19,7 @@ import { Predictor } from './predictions.js';
 import { JobService } from './service.js';
 import { RunSupervisor, type RuntimeLogger } from './supervisor.js';
 import type { JobManager, JobStore } from './types.js';
+import { WebhookDispatcher, type WebhookSettings } from '../webhooks/dispatcher.js';
 
 export type { RuntimeLogger } from './supervisor.js';
 
@@ -70,6 +71,8 @@ export interface JobManagerOptions {
   resourceLimits?: WorkerPoolOptions['resourceLimits'];
   /** Bytes a tenant may store (TENANT_MAX_STORED_BYTES): checked at submission and before each checkpoint. 0: none. */
   tenantMaxStoredBytes?: number;
+  /** Webhook deliveries (sent by nodes with role 'api' or 'all'); see src/service/webhooks/dispatcher.ts. */
+  webhooks?: WebhookSettings;
 }
 
 export const DEFAULT_LEASE_MS = 15_000;
@@ -146,6 +149,9 @@ export function createJobManager(options: JobManagerOptions): JobRuntime {
           tenantMaxStoredBytes: options.tenantMaxStoredBytes ?? 0,
         });
 
+  // Webhooks go out from the api side: worker nodes only write the delivery rows, with the job's end.
+  const webhooks = role === 'worker' ? null : new WebhookDispatcher({ store, bus, logger: log, ...options.webhooks });
+
   let started = false;
   let stopping = false;
   let stopped: Promise<void> | null = null;
@@ -153,6 +159,7 @@ export function createJobManager(options: JobManagerOptions): JobRuntime {
   async function start(): Promise<void> {
     if (started) return;
     started = true;
+    webhooks?.start();
     if (!supervisor) return;
     const kernel = describeKernel(options.kernel);
     if (kernel.nativeUnavailable) {
@@ -175,6 +182,7 @@ export function createJobManager(options: JobManagerOptions): JobRuntime {
     service.stopAccepting();
     if (supervisor) await supervisor.stop(deadlineMs, async () => void (pool && (await pool.destroy())));
     else if (pool) await pool.destroy();
+    if (webhooks) await webhooks.stop();
     // Streams close with the job's current status (a drained job is 'queued' again, and resumes on another node).
     const latest = new Map<string, ReturnType<typeof statusMessage>>();
     for (const known of feed.watchedJobs()) {

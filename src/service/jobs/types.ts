@@ -162,12 +162,68 @@ export interface JobQueue {
 
 export type RunPatch = Partial<Pick<JobRecord, 'status' | 'epoch' | 'lastLoss' | 'startedAt' | 'finishedAt' | 'error' | 'details'>>;
 
+/** One webhook delivery of a job's end (see src/service/webhooks/dispatcher.ts and docs/service.md, Webhooks). */
+export type WebhookEvent = 'job.succeeded' | 'job.failed' | 'job.cancelled';
+export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+export interface WebhookDelivery {
+  /** Also the body's `id` and the Gradloom-Delivery header: receivers de-duplicate on it. */
+  id: string;
+  jobId: string;
+  tenant: string;
+  url: string;
+  event: WebhookEvent;
+  /** The exact JSON body sent on every attempt (built when the job ended). */
+  payload: string;
+  status: WebhookDeliveryStatus;
+  /** Attempts started so far (a claim counts one, even if its node died before recording the outcome). */
+  attempts: number;
+  /** ms since the epoch, on the store's clock: when the next attempt is due (pending only). */
+  nextAttemptAt: number;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  createdAt: string;
+  deliveredAt: string | null;
+}
+
+/** What one attempt came to. `retryInMs`: pending again, due after that long (store clock); absent: failed for good. */
+export type WebhookAttemptOutcome =
+  | { delivered: true; statusCode: number }
+  | { delivered: false; statusCode: number | null; error: string; retryInMs?: number };
+
+/**
+ * Webhook deliveries. A job whose spec names a webhook gets its delivery row in the SAME transaction as its terminal
+ * status (updateRun to succeeded/failed/cancelled, requestCancel of a queued job): once the end is committed, so is
+ * the delivery (at least once).
+ */
+export interface WebhookStore {
+  /**
+   * Leases up to `limit` pending deliveries that are due and not leased (or whose lease ran out) for `leaseMs`,
+   * bumping their attempts; oldest due first. Concurrent claimers (any node) never get the same delivery.
+   */
+  claimWebhookDeliveries(limit: number, leaseMs: number): Promise<WebhookDelivery[]>;
+  /**
+   * Records the outcome of the attempt numbered `attempt` (the claim's `attempts`). False (nothing written) when
+   * that attempt is no longer the delivery's current one (its lease ran out and another node took it) or the
+   * delivery is gone.
+   */
+  recordWebhookAttempt(id: string, attempt: number, outcome: WebhookAttemptOutcome): Promise<boolean>;
+  /** A job's deliveries, oldest first (tenant-scoped: another tenant's job has none). */
+  listWebhookDeliveries(tenant: string, jobId: string): Promise<WebhookDelivery[]>;
+  /**
+   * A random 32-byte key every node of the deployment shares, drawn by the first caller for `name` and kept in the
+   * store: the webhook signing key when WEBHOOK_SECRET is unset (it must outlive restarts, or every tenant's secret
+   * would change), the stream-token HMAC key. Both stores have it (SQLite since migration 4).
+   */
+  sharedSecret(name: string): Promise<Buffer>;
+}
+
 /**
  * Durable storage. The embedded default is SQLite (src/service/store/sqlite.ts); PostgreSQL
  * (src/service/store/postgres.ts) serves many nodes. Everything is async and nothing leaks SQL types. The run's
  * writes (epochs, checkpoints, resume points, status) are fenced.
  */
-export interface JobStore extends JobQueue {
+export interface JobStore extends JobQueue, WebhookStore {
   /** 'sqlite' or 'postgres', for logs and /readyz. */
   readonly kind: string;
   createJob(job: JobRecord, idempotencyKey?: string): Promise<{ job: JobRecord; created: boolean }>;
@@ -175,6 +231,7 @@ export interface JobStore extends JobQueue {
   listJobs(query: ListJobsQuery): Promise<Page<JobRecord>>;
   /** Jobs not finished yet (queued or running), any tenant, oldest first. */
   listUnfinishedJobs(): Promise<JobRecord[]>;
+  /** Removes the job and its rows: epochs, checkpoints, resume point, webhook deliveries (pending ones are dropped). */
   deleteJob(tenant: string, id: string): Promise<boolean>;
 
   /**
@@ -207,11 +264,6 @@ export interface JobStore extends JobQueue {
 
   /** Bytes stored by a tenant (jobs, epochs, checkpoints, datasets), for quotas. */
   tenantUsage(tenant: string): Promise<{ bytes: number; queued: number; running: number }>;
-  /**
-   * A random key every node of a deployment shares, drawn by the first node that asks for `name` (the stream-token
-   * HMAC key). Offered by stores that several nodes share (PostgreSQL); one process keeps its keys in memory.
-   */
-  sharedSecret?(name: string): Promise<Buffer>;
   /** A cheap round trip for /readyz; throws when the store cannot answer. */
   ping(): Promise<void>;
   close(): Promise<void>;

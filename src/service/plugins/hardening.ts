@@ -5,7 +5,6 @@
  *
  * Refuses to build an app that would listen on a non-loopback HOST without API keys.
  */
-import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError, type Config } from '../config.js';
@@ -15,11 +14,6 @@ import { authPlugin, streamTokenRoutes } from '../auth/plugin.js';
 import { loadSecurityConfig, type SecurityConfig } from '../auth/security-config.js';
 import { StreamTokenIssuer } from '../auth/stream-tokens.js';
 import type { JobManager, JobStore } from '../jobs/types.js';
-
-/** The stream-token key: shared through the store when it offers one (PostgreSQL), else this process's own. */
-async function sharedStreamTokenKey(store: JobStore): Promise<Buffer> {
-  return store.sharedSecret ? store.sharedSecret('stream_tokens') : randomBytes(32);
-}
 import { quotaPlugin } from '../quotas/plugin.js';
 import { heartbeatPlugin } from './heartbeat.js';
 import { securityPlugin } from './security.js';
@@ -71,8 +65,8 @@ async function hardeningPlugin(app: FastifyInstance, options: HardeningOptions):
   await app.register(heartbeatPlugin, { intervalMs: security.wsPingIntervalMs });
   await app.register(authPlugin, {
     keys,
-    // Every api node must accept the tokens every other issues: a store shared by nodes keeps one key for all.
-    streamTokens: new StreamTokenIssuer(security.streamTokenTtlMs, await sharedStreamTokenKey(app.gradloom.store)),
+    // Every api node must accept the tokens every other issues: the key is kept in the store they share.
+    streamTokens: new StreamTokenIssuer(security.streamTokenTtlMs, await app.gradloom.store.sharedSecret('stream_tokens')),
     maxAuthFailuresPerMinute: security.authFailuresPerMinute,
   });
   await app.register(quotaPlugin, {

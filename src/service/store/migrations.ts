@@ -103,6 +103,10 @@ const MIGRATIONS: string[] = [
   CREATE INDEX webhook_deliveries_job ON webhook_deliveries (job_id, created_at);
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
   `,
+  // 4: keys drawn once and kept (the webhook signing key when WEBHOOK_SECRET is unset), as PostgreSQL's shared_secrets.
+  `
+  CREATE TABLE shared_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL, created_at TEXT NOT NULL);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -19,7 +19,7 @@
  * - Database errors (unreachable, a failed write) propagate as they are; the runtime maps them. An idle pooled
  *   connection that breaks is logged and replaced, never an uncaught 'error' event.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type {
   CheckpointInfo,
@@ -35,11 +35,15 @@ import type {
   ListJobsQuery,
   Page,
   RunPatch,
+  WebhookAttemptOutcome,
+  WebhookDelivery,
 } from '../jobs/types.js';
 import { TERMINAL_STATUSES } from '../jobs/types.js';
 import { LeaseLostError } from '../jobs/errors.js';
 import { decodeCursor, encodeCursor, packMatrix, unpackMatrix } from './codec.js';
 import { migratePostgres } from './pg-migrations.js';
+import { newWebhookDelivery } from '../webhooks/payload.js';
+import { clipError, rowToDelivery, WEBHOOK_COLS, type WebhookDeliveryRow } from './webhook-rows.js';
 
 /** The subset of pino the store uses. */
 export interface PgStoreLogger {
@@ -104,6 +108,21 @@ const JOB_COLS = `seq, id, tenant, name, status, spec, epoch, epochs, last_loss,
 const NOW_ISO = `to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 /** The fence condition on table alias-free `jobs` with $1 = job id, $2 = attempt. */
 const FENCE_WHERE = `id = $1 AND attempt = $2 AND status = 'running' AND lease_expires_at > now()`;
+/** The database clock in ms since the epoch: webhook deliveries' due times and leases (bigint columns). */
+const NOW_MS = `(extract(epoch FROM now()) * 1000)::bigint`;
+
+type Query = <R extends pg.QueryResultRow>(sql: string, params?: unknown[]) => Promise<pg.QueryResult<R>>;
+
+/** Inside the transaction that wrote the job's terminal status: its webhook delivery, when the spec names one. */
+async function insertWebhookDelivery(query: Query, job: JobRecord, createdAt: string): Promise<void> {
+  const d = newWebhookDelivery(job, randomUUID(), createdAt);
+  if (!d) return;
+  await query(
+    `INSERT INTO webhook_deliveries (id, job_id, tenant, url, event, payload, status, attempts, next_attempt_at, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, ${NOW_MS}, $7)`,
+    [d.id, d.jobId, d.tenant, d.url, d.event, d.payload, d.createdAt],
+  );
+}
 
 function rowToJob(r: JobRow): JobRecord {
   return {
@@ -302,7 +321,10 @@ export class PostgresJobStore implements JobStore {
       const { rows } = await query<JobRow>(update, params);
       if (!rows[0]) throw new LeaseLostError(fence.jobId, fence.attempt);
       await query('DELETE FROM resume_states WHERE job_id = $1', [fence.jobId]);
-      return rowToJob(rows[0]);
+      const job = rowToJob(rows[0]);
+      // At least once: the delivery commits with the status that it announces.
+      await insertWebhookDelivery(query, job, job.updatedAt);
+      return job;
     });
   }
 
@@ -381,7 +403,9 @@ export class PostgresJobStore implements JobStore {
           [id, now],
         );
         await query('DELETE FROM resume_states WHERE job_id = $1', [id]);
-        return { job: rowToJob(updated.rows[0]!), cancelledNow: true };
+        const cancelled = rowToJob(updated.rows[0]!);
+        await insertWebhookDelivery(query, cancelled, now);
+        return { job: cancelled, cancelledNow: true };
       }
       if (job.status === 'running') await query('UPDATE jobs SET cancel_requested = true WHERE id = $1', [id]);
       return { job: rowToJob(job), cancelledNow: false };
@@ -391,7 +415,6 @@ export class PostgresJobStore implements JobStore {
   /**
    * A random 32-byte key every node of the deployment shares, drawn by the first node that asks for `name` (for
    * example the stream-token HMAC key: `new StreamTokenIssuer(ttl, await store.sharedSecret('stream_tokens'))`).
-   * Not part of JobStore: one process (SQLite) can keep its keys in memory.
    */
   async sharedSecret(name: string): Promise<Buffer> {
     await this.q('INSERT INTO shared_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [
@@ -401,6 +424,50 @@ export class PostgresJobStore implements JobStore {
     // A separate statement: it sees the row a concurrent first caller committed while the insert above waited.
     const { rows } = await this.q<{ value: Buffer }>('SELECT value FROM shared_secrets WHERE name = $1', [name]);
     return rows[0]!.value;
+  }
+
+  /** One statement: pick due deliveries, skipping those other claimers hold, lease them on the database clock. */
+  async claimWebhookDeliveries(limit: number, leaseMs: number): Promise<WebhookDelivery[]> {
+    const { rows } = await this.q<WebhookDeliveryRow>(
+      `WITH due AS (
+         SELECT id FROM webhook_deliveries
+         WHERE status = 'pending' AND next_attempt_at <= ${NOW_MS} AND (lease_until IS NULL OR lease_until <= ${NOW_MS})
+         ORDER BY next_attempt_at LIMIT $1
+         FOR UPDATE SKIP LOCKED
+       )
+       UPDATE webhook_deliveries w SET lease_until = ${NOW_MS} + $2, attempts = w.attempts + 1
+       FROM due WHERE w.id = due.id
+       RETURNING ${WEBHOOK_COLS.replace(/(\w+)/g, 'w.$1')}`,
+      [Math.max(0, Math.floor(limit)), Math.max(0, Math.floor(leaseMs))],
+    );
+    return rows.map(rowToDelivery).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt);
+  }
+
+  async recordWebhookAttempt(id: string, attempt: number, outcome: WebhookAttemptOutcome): Promise<boolean> {
+    const retry = !outcome.delivered && outcome.retryInMs !== undefined;
+    const { rowCount } = await this.q(
+      `UPDATE webhook_deliveries SET status = $3, last_status_code = $4, last_error = $5,
+         delivered_at = CASE WHEN $3 = 'delivered' THEN ${NOW_ISO} END, next_attempt_at = ${NOW_MS} + $6,
+         lease_until = NULL
+       WHERE id = $1 AND attempts = $2 AND status = 'pending'`,
+      [
+        id,
+        attempt,
+        outcome.delivered ? 'delivered' : retry ? 'pending' : 'failed',
+        outcome.statusCode,
+        outcome.delivered ? null : clipError(outcome.error),
+        retry ? Math.max(0, Math.floor(outcome.retryInMs!)) : 0,
+      ],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
+  async listWebhookDeliveries(tenant: string, jobId: string): Promise<WebhookDelivery[]> {
+    const { rows } = await this.q<WebhookDeliveryRow>(
+      `SELECT ${WEBHOOK_COLS} FROM webhook_deliveries WHERE tenant = $1 AND job_id = $2 ORDER BY created_at, id`,
+      [tenant, jobId],
+    );
+    return rows.map(rowToDelivery);
   }
 
   async ping(): Promise<void> {
@@ -416,6 +483,7 @@ export class PostgresJobStore implements JobStore {
       await query('DELETE FROM epochs WHERE job_id = $1', [id]);
       await query('DELETE FROM checkpoints WHERE job_id = $1', [id]);
       await query('DELETE FROM resume_states WHERE job_id = $1', [id]);
+      await query('DELETE FROM webhook_deliveries WHERE job_id = $1', [id]);
       return true;
     });
   }

@@ -17,6 +17,7 @@
  *   at most), well within what SQLite BLOBs handle.
  */
 import Database from 'better-sqlite3';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type {
@@ -33,12 +34,16 @@ import type {
   ListJobsQuery,
   Page,
   RunPatch,
+  WebhookAttemptOutcome,
+  WebhookDelivery,
 } from '../jobs/types.js';
 import { TERMINAL_STATUSES } from '../jobs/types.js';
 import { LeaseLostError } from '../jobs/errors.js';
 import { decodeCursor, encodeCursor, packMatrix, unpackMatrix } from './codec.js';
 import { migrate } from './migrations.js';
 import { dataDirError } from '../data-dir.js';
+import { newWebhookDelivery } from '../webhooks/payload.js';
+import { clipError, rowToDelivery, WEBHOOK_COLS, type WebhookDeliveryRow } from './webhook-rows.js';
 
 export interface SqliteStoreOptions {
   dataDir: string;
@@ -258,6 +263,8 @@ export class SqliteJobStore implements JobStore {
       // A finished job never resumes: its crash-recovery snapshot is dead weight.
       if (TERMINAL_STATUSES.includes(next.status)) {
         this.db.prepare('DELETE FROM resume_states WHERE job_id = ?').run(fence.jobId);
+        // At least once: the delivery commits with the status that it announces.
+        this.insertWebhookDelivery(next, next.updatedAt);
       }
       return next;
     })();
@@ -339,7 +346,9 @@ export class SqliteJobStore implements JobStore {
             )
             .run(now, now, id);
           this.db.prepare('DELETE FROM resume_states WHERE job_id = ?').run(id);
-          return { job: this.jobById(id)!, cancelledNow: true };
+          const cancelled = this.jobById(id)!;
+          this.insertWebhookDelivery(cancelled, now);
+          return { job: cancelled, cancelledNow: true };
         }
         if (job.status === 'running') {
           this.db.prepare('UPDATE jobs SET cancel_requested = 1 WHERE id = ?').run(id);
@@ -378,6 +387,7 @@ export class SqliteJobStore implements JobStore {
       this.db.prepare('DELETE FROM epochs WHERE job_id = ?').run(id);
       this.db.prepare('DELETE FROM checkpoints WHERE job_id = ?').run(id);
       this.db.prepare('DELETE FROM resume_states WHERE job_id = ?').run(id);
+      this.db.prepare('DELETE FROM webhook_deliveries WHERE job_id = ?').run(id);
       return true;
     })();
   }
@@ -566,6 +576,67 @@ export class SqliteJobStore implements JobStore {
       queued: q(`SELECT COUNT(*) AS v FROM jobs WHERE tenant = ? AND status = 'queued'`),
       running: q(`SELECT COUNT(*) AS v FROM jobs WHERE tenant = ? AND status = 'running'`),
     };
+  }
+
+  /** Inside the transaction that wrote the job's terminal status: its webhook delivery, when the spec names one. */
+  private insertWebhookDelivery(job: JobRecord, createdAt: string): void {
+    const d = newWebhookDelivery(job, randomUUID(), createdAt);
+    if (!d) return;
+    this.db
+      .prepare(
+        `INSERT INTO webhook_deliveries (id, job_id, tenant, url, event, payload, status, attempts, next_attempt_at, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`,
+      )
+      .run(d.id, d.jobId, d.tenant, d.url, d.event, d.payload, Date.now(), d.createdAt);
+  }
+
+  async claimWebhookDeliveries(limit: number, leaseMs: number): Promise<WebhookDelivery[]> {
+    const now = Date.now();
+    const rows = this.db
+      .prepare(
+        `UPDATE webhook_deliveries SET lease_until = @until, attempts = attempts + 1
+         WHERE id IN (SELECT id FROM webhook_deliveries
+                      WHERE status = 'pending' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until <= @now)
+                      ORDER BY next_attempt_at LIMIT @limit)
+         RETURNING ${WEBHOOK_COLS}`,
+      )
+      .all({ now, until: now + leaseMs, limit: Math.max(0, Math.floor(limit)) }) as WebhookDeliveryRow[];
+    return rows.map(rowToDelivery).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt);
+  }
+
+  async recordWebhookAttempt(id: string, attempt: number, outcome: WebhookAttemptOutcome): Promise<boolean> {
+    const now = Date.now();
+    const retry = !outcome.delivered && outcome.retryInMs !== undefined;
+    const info = this.db
+      .prepare(
+        `UPDATE webhook_deliveries SET status = @status, last_status_code = @code, last_error = @error,
+           delivered_at = @deliveredAt, next_attempt_at = @next, lease_until = NULL
+         WHERE id = @id AND attempts = @attempt AND status = 'pending'`,
+      )
+      .run({
+        id,
+        attempt,
+        status: outcome.delivered ? 'delivered' : retry ? 'pending' : 'failed',
+        code: outcome.statusCode,
+        error: outcome.delivered ? null : clipError(outcome.error),
+        deliveredAt: outcome.delivered ? new Date(now).toISOString() : null,
+        next: retry ? now + Math.max(0, outcome.retryInMs!) : now,
+      });
+    return info.changes > 0;
+  }
+
+  async listWebhookDeliveries(tenant: string, jobId: string): Promise<WebhookDelivery[]> {
+    const rows = this.db
+      .prepare(`SELECT ${WEBHOOK_COLS} FROM webhook_deliveries WHERE tenant = ? AND job_id = ? ORDER BY created_at, id`)
+      .all(tenant, jobId) as WebhookDeliveryRow[];
+    return rows.map(rowToDelivery);
+  }
+
+  async sharedSecret(name: string): Promise<Buffer> {
+    this.db
+      .prepare('INSERT OR IGNORE INTO shared_secrets (name, value, created_at) VALUES (?, ?, ?)')
+      .run(name, randomBytes(32), new Date().toISOString());
+    return this.db.prepare('SELECT value FROM shared_secrets WHERE name = ?').pluck().get(name) as Buffer;
   }
 
   async close(): Promise<void> {
