@@ -1,50 +1,9 @@
-/** How runtime records look on the wire: only documented fields, links, and no non-finite numbers. */
+/** Route helpers for jobs: the wire views (from ../jobs/views.ts), canonical JSON, log fields, 404s. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { JobManager, JobRecord } from '../jobs/types.js';
 import { notFound } from '../plugins/errors.js';
-import type { z } from 'zod';
-import type { jobSchema, jobSummarySchema } from '../schemas/jobs.js';
 
-export const finiteOrNull = (value: number | null | undefined): number | null =>
-  typeof value === 'number' && Number.isFinite(value) ? value : null;
-
-export function jobLinks(id: string) {
-  const self = `/v1/jobs/${encodeURIComponent(id)}`;
-  return {
-    self,
-    stream: `${self}/stream`,
-    metrics: `${self}/metrics`,
-    checkpoint: `${self}/checkpoint`,
-    checkpoints: `${self}/checkpoints`,
-    predictions: `${self}/predictions`,
-  };
-}
-
-export function toJobView(job: JobRecord): z.output<typeof jobSchema> {
-  return {
-    id: job.id,
-    name: job.name,
-    status: job.status,
-    spec: job.spec,
-    epoch: job.epoch,
-    epochs: job.epochs,
-    lastLoss: finiteOrNull(job.lastLoss),
-    createdAt: job.createdAt,
-    startedAt: job.startedAt,
-    finishedAt: job.finishedAt,
-    updatedAt: job.updatedAt,
-    error: job.error ? { code: job.error.code, message: job.error.message } : null,
-    details: job.details ?? null,
-    links: jobLinks(job.id),
-  };
-}
-
-/** For lists: the same, with inline rows replaced by their count. */
-export function toJobSummary(job: JobRecord): z.output<typeof jobSummarySchema> {
-  const view = toJobView(job);
-  const { data } = view.spec;
-  return { ...view, spec: { ...view.spec, data: data.kind === 'inline' ? { kind: 'inline', rows: data.x.length } : data } };
-}
+export { finiteOrNull, jobLinks, toJobSummary, toJobView } from '../jobs/views.js';
 
 /** JSON with sorted keys, for comparing two specs regardless of key order. */
 export function canonicalJson(value: unknown): string {

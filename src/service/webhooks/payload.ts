@@ -3,7 +3,7 @@
  * that writes the job's terminal status, so the body is fixed then: every attempt sends the same bytes, and a job
  * deleted after it ended is still told about (its pending deliveries are dropped with it, see deleteJob).
  */
-import { toJobSummary } from '../routes/job-views.js';
+import { toJobSummary } from '../jobs/views.js';
 import type { JobRecord, WebhookEvent } from '../jobs/types.js';
 
 export interface WebhookBody {
