@@ -20,7 +20,7 @@ export interface JobView {
 }
 
 type StreamMessage =
-  | { type: 'epoch'; epoch: number; loss: number | null }
+  | { type: 'epoch'; epoch: number; loss: number | null; valLoss?: number | null }
   | { type: 'status'; status: JobView['status']; epoch: number; epochs: number; lastLoss: number | null; error: JobView['error'] }
   | { type: 'dropped'; count: number; reason: string };
 
@@ -76,12 +76,13 @@ export async function follow(client: Client, job: JobView, options: FollowOption
   let epoch = job.epoch;
   let epochs = job.epochs;
   let loss = job.lastLoss;
+  let valLoss: number | null | undefined;
   let lastDecile = -1;
   let drawn = false;
 
   const draw = () => {
     if (options.json) return;
-    const line = renderProgress({ epoch, epochs, loss, etaMs: eta.etaMs(epochs) });
+    const line = renderProgress({ epoch, epochs, loss, valLoss, etaMs: eta.etaMs(epochs) });
     if (tty) {
       options.out.write(`\r${line}\x1b[K`);
       drawn = true;
@@ -100,6 +101,7 @@ export async function follow(client: Client, job: JobView, options: FollowOption
       if (m.epoch < epoch) return; // epochs already counted (the replay of a job followed late, or after a reconnect)
       epoch = m.epoch;
       loss = m.loss;
+      if (m.valLoss !== undefined) valLoss = m.valLoss;
       eta.add(m.epoch, performance.now());
       draw();
     } else if (m.type === 'status') {

@@ -17,7 +17,7 @@ Usage:
   gradloom serve [--port N] [--host H] [--data-dir DIR] [--workers N]   start a server in this process
   gradloom submit SPEC.json [--follow] [--idempotency-key K]           submit a job ('-' reads stdin)
   gradloom follow ID                                                     progress bar until the job ends
-  gradloom jobs [--status S] [--limit N] [--cursor C]                    list jobs, newest first
+  gradloom jobs [--status S] [--tag T] [--name N] [--limit N] [--cursor C]  list jobs, newest first
   gradloom status ID                                                     one job
   gradloom metrics ID                                                    the loss of every epoch
   gradloom cancel ID                                                     cancel a queued or running job
@@ -41,6 +41,8 @@ const OPTIONS = {
   follow: { type: 'boolean', short: 'f', default: false },
   'idempotency-key': { type: 'string' },
   status: { type: 'string' },
+  tag: { type: 'string' },
+  name: { type: 'string' },
   limit: { type: 'string' },
   cursor: { type: 'string' },
   x: { type: 'string' },
@@ -175,6 +177,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
     case 'jobs': {
       const query = new URLSearchParams();
       if (values.status) query.set('status', values.status);
+      if (values.tag) query.set('tag', values.tag);
+      if (values.name) query.set('name', values.name);
       if (values.limit) query.set('limit', String(positiveInt(values.limit, 'limit')));
       if (values.cursor) query.set('cursor', values.cursor);
       const page = await client.json<{ items: JobView[]; nextCursor: string | null }>('GET', `/v1/jobs${query.size ? `?${query}` : ''}`);

@@ -4,6 +4,8 @@ export interface ProgressState {
   epoch: number;
   epochs: number;
   loss: number | null;
+  /** With validation data: the last epoch's validation loss. */
+  valLoss?: number | null;
   etaMs: number | null;
 }
 
@@ -25,14 +27,15 @@ export function formatDuration(ms: number | null): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
-/** `[##########..........]  30/60  50%  loss 0.1234  ETA 3.2s` */
+/** `[##########..........]  30/60  50%  loss 0.1234  ETA 3.2s` (and `val 0.2345` after the loss with validation) */
 export function renderProgress(state: ProgressState, barWidth = 24): string {
   const fraction = state.epochs > 0 ? Math.min(1, Math.max(0, state.epoch / state.epochs)) : 0;
   const filled = Math.round(fraction * barWidth);
   const bar = `[${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}]`;
   const width = String(state.epochs).length;
   const pct = `${String(Math.floor(fraction * 100)).padStart(3)}%`;
-  return `${bar} ${String(state.epoch).padStart(width)}/${state.epochs} ${pct}  loss ${formatLoss(state.loss)}  ETA ${state.etaMs === null ? '?' : formatDuration(state.etaMs)}`;
+  const val = state.valLoss === undefined ? '' : `  val ${formatLoss(state.valLoss)}`;
+  return `${bar} ${String(state.epoch).padStart(width)}/${state.epochs} ${pct}  loss ${formatLoss(state.loss)}${val}  ETA ${state.etaMs === null ? '?' : formatDuration(state.etaMs)}`;
 }
 
 /**

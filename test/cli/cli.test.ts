@@ -106,6 +106,12 @@ test('jobs, status, predict and checkpoint agree with the API', async () => {
   expect(list.stdout).toMatch(new RegExp(`^${id}\\s+succeeded\\s+60/60\\s`, 'm'));
   const listJson = JSON.parse((await gradloom(['jobs', '--json', '--status', 'succeeded'])).stdout) as { items: Array<{ id: string }> };
   expect(listJson.items.map((j) => j.id)).toContain(id);
+  // --tag and --name reach the API's filters.
+  const ids = async (...args: string[]) =>
+    (JSON.parse((await gradloom(['jobs', '--json', ...args])).stdout) as { items: Array<{ id: string }> }).items.map((j) => j.id);
+  expect(await ids('--tag', 'no-job-has-this-tag')).toEqual([]);
+  expect(await ids('--name', 'no job is named like this')).toEqual([]);
+  expect(await ids('--name', 'REGRESS')).toContain(id);
 
   const status = await gradloom(['status', id]);
   expect(status.stdout).toMatch(/^status\s+succeeded$/m);

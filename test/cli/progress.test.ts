@@ -6,6 +6,10 @@ test('the bar fills with the epochs done and shows epoch, percent, loss and ETA'
   expect(renderProgress({ epoch: 0, epochs: 60, loss: null, etaMs: null }, 10)).toBe('[..........]  0/60   0%  loss —  ETA ?');
   expect(renderProgress({ epoch: 30, epochs: 60, loss: 0.19251, etaMs: 3200 }, 10)).toBe('[#####.....] 30/60  50%  loss 0.1925  ETA 3.2s');
   expect(renderProgress({ epoch: 500, epochs: 500, loss: 3.0067e-5, etaMs: 0 }, 10)).toBe('[##########] 500/500 100%  loss 3.007e-5  ETA 0ms');
+  // With validation data, the validation loss follows the loss.
+  expect(renderProgress({ epoch: 30, epochs: 60, loss: 0.19251, valLoss: 0.40778, etaMs: 3200 }, 10)).toBe(
+    '[#####.....] 30/60  50%  loss 0.1925  val 0.4078  ETA 3.2s',
+  );
 });
 
 test('losses and durations are short', () => {
