@@ -9,6 +9,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -94,15 +96,16 @@ const tutorial = (epochs = 500) => ({
   seed: 0,
 });
 
+/** Waits until every job ended: one list request every 50 ms (polling each job would load the api node). */
 async function waitAll(api: Node, ids: string[]): Promise<any[]> {
   const done = new Map<string, any>();
+  const wanted = new Set(ids);
   while (done.size < ids.length) {
-    for (const id of ids) {
-      if (done.has(id)) continue;
-      const j = await call(api.base, 'GET', `/v1/jobs/${id}`);
-      if (['succeeded', 'failed', 'cancelled'].includes(j.status)) done.set(id, j);
+    const page = await call(api.base, 'GET', '/v1/jobs?limit=100');
+    for (const j of page.items) {
+      if (wanted.has(j.id) && ['succeeded', 'failed', 'cancelled'].includes(j.status)) done.set(j.id, j);
     }
-    await new Promise((r) => setTimeout(r, 20));
+    if (done.size < ids.length) await new Promise((r) => setTimeout(r, 50));
   }
   return ids.map((id) => done.get(id));
 }
@@ -120,7 +123,14 @@ async function throughput(api: Node, jobs: number): Promise<number> {
 
 const nodes: Node[] = [];
 async function main(): Promise<void> {
-  // The bench polls job statuses often: no per-tenant rate limit on its api node.
+  // For scale: the embedded single process (SQLite, one training thread) on the same jobs.
+  const embedded = await startNode('all', { DATABASE_URL: '', DATA_DIR: mkdtempSync(join(tmpdir(), 'gl-bench-embedded-')), RATE_LIMIT_PER_MINUTE: '0' });
+  nodes.push(embedded);
+  await throughput(embedded, 1);
+  const single = await throughput(embedded, 20);
+  embedded.proc.kill('SIGTERM');
+  await embedded.exited;
+
   const api = await startNode('api', { RATE_LIMIT_PER_MINUTE: '0' });
   nodes.push(api);
   const w1 = await startNode('worker', { NODE_ID: 'bench-w1' });
@@ -169,6 +179,7 @@ async function main(): Promise<void> {
   console.log(`gradloom bench:cluster  (${new Date().toISOString()}, load ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')})`);
   console.log('| case | figure |');
   console.log('| --- | --- |');
+  console.log(`| tutorial jobs/s, embedded single process (SQLite, 1 thread) | ${single.toFixed(2)} |`);
   console.log(`| tutorial jobs/s, 1 worker process (1 thread) | ${one.toFixed(2)} |`);
   console.log(`| tutorial jobs/s, 2 worker processes (1 thread each) | ${two.toFixed(2)} (x${(two / one).toFixed(2)}) |`);
   console.log(`| SIGKILL at epoch | ${atKill} of 4000 |`);

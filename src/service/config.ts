@@ -64,10 +64,13 @@ export const configEnvSchema = z.object({
    */
   KERNEL: z.enum(['auto', 'native', 'simd', 'relaxed', 'js']).default('auto'),
   /** PostgreSQL connection string (postgres://user@host:port/db): the shared store of a multi-node deployment. Unset: SQLite in DATA_DIR. */
-  DATABASE_URL: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, { error: 'must be a postgres:// or postgresql:// connection string' })
-    .optional(),
+  DATABASE_URL: z.preprocess(
+    (raw) => (raw === '' ? undefined : raw), // set but empty: the embedded default, as when unset
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, { error: 'must be a postgres:// or postgresql:// connection string' })
+      .optional(),
+  ),
   /** The PostgreSQL schema for gradloom's tables (several deployments, or test runs, in one database). */
   DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: 'must be a plain lower-case identifier (a-z, 0-9, _)' }).optional(),
   /** What this process runs: 'all' (api + worker, the default), 'api' (HTTP, streams, no training) or 'worker'. */

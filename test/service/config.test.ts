@@ -51,3 +51,21 @@ test('MAX_RUNNING_JOBS cannot exceed WORKERS', () => {
     'invalid configuration: MAX_RUNNING_JOBS=8 cannot exceed WORKERS=2 (each running job needs its own worker thread)',
   );
 });
+
+test('DATABASE_URL chooses PostgreSQL (empty means unset), is never echoed, and ROLE=api|worker needs it', () => {
+  expect(loadConfig({}).databaseUrl).toBeUndefined();
+  expect(loadConfig({ DATABASE_URL: '' }).databaseUrl).toBeUndefined();
+  const url = 'postgres://gradloom:s3cret-password@db:5432/gradloom';
+  expect(loadConfig({ DATABASE_URL: url, ROLE: 'worker' })).toMatchObject({ databaseUrl: url, role: 'worker', leaseMs: 15_000 });
+  let err: ConfigError | undefined;
+  try {
+    loadConfig({ DATABASE_URL: 'mysql://root:s3cret-password@db/x' });
+  } catch (e) {
+    err = e as ConfigError;
+  }
+  expect(err?.message).toMatch(/DATABASE_URL=<redacted>: must be a postgres:\/\/ or postgresql:\/\/ connection string/);
+  expect(err?.message).not.toContain('s3cret-password');
+  expect(() => loadConfig({ ROLE: 'api' })).toThrow(/ROLE=api needs DATABASE_URL/);
+  expect(() => loadConfig({ ROLE: 'mixed' })).toThrow(/ROLE="mixed"/);
+  expect(() => loadConfig({ LEASE_MS: '10' })).toThrow(/LEASE_MS="10": must be >= 1000/);
+});
