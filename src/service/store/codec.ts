@@ -1,4 +1,71 @@
-/** Encodings both stores share, so data and cursors mean the same on SQLite and PostgreSQL. */
+/** Encodings both stores share, so rows, data and cursors mean the same on SQLite and PostgreSQL. */
+import type { DatasetRecord, JobRecord, JobStatus } from '../jobs/types.js';
+
+/** The job columns both stores have (JSON documents as text, timestamps as ISO strings). */
+export interface JobRowFields {
+  id: string;
+  tenant: string;
+  name: string | null;
+  status: JobStatus;
+  spec: string;
+  epoch: number;
+  epochs: number;
+  last_loss: number | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  updated_at: string;
+  error: string | null;
+  version: number;
+  details?: string | null;
+}
+
+export function rowToJob(r: JobRowFields): JobRecord {
+  return {
+    id: r.id,
+    tenant: r.tenant,
+    name: r.name,
+    status: r.status,
+    spec: JSON.parse(r.spec),
+    epoch: r.epoch,
+    epochs: r.epochs,
+    lastLoss: r.last_loss,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    updatedAt: r.updated_at,
+    error: r.error === null ? null : JSON.parse(r.error),
+    version: r.version,
+    details: r.details ? JSON.parse(r.details) : null,
+  };
+}
+
+/** The dataset columns both stores have (x and y aside). */
+export interface DatasetRowFields {
+  id: string;
+  tenant: string;
+  name: string | null;
+  rows: number;
+  input_dim: number;
+  output_dim: number;
+  columns: string | null;
+  created_at: string;
+  bytes: number;
+}
+
+export function rowToDatasetRecord(r: DatasetRowFields): DatasetRecord {
+  return {
+    id: r.id,
+    tenant: r.tenant,
+    name: r.name,
+    rows: r.rows,
+    inputDim: r.input_dim,
+    outputDim: r.output_dim,
+    columns: r.columns === null ? null : JSON.parse(r.columns),
+    createdAt: r.created_at,
+    bytes: r.bytes,
+  };
+}
 
 /** Dataset rows are stored as float64 little-endian matrices: exact for any JSON number, 8 bytes a value. */
 export function packMatrix(rows: number[][], width: number): Buffer {

@@ -40,7 +40,7 @@ import type {
 } from '../jobs/types.js';
 import { TERMINAL_STATUSES } from '../jobs/types.js';
 import { LeaseLostError } from '../jobs/errors.js';
-import { decodeCursor, encodeCursor, packMatrix, unpackMatrix } from './codec.js';
+import { decodeCursor, encodeCursor, packMatrix, rowToDatasetRecord, rowToJob, unpackMatrix } from './codec.js';
 import { migratePostgres } from './pg-migrations.js';
 import { newWebhookDelivery } from '../webhooks/payload.js';
 import { clipError, rowToDelivery, WEBHOOK_COLS, type WebhookDeliveryRow } from './webhook-rows.js';
@@ -122,40 +122,6 @@ async function insertWebhookDelivery(query: Query, job: JobRecord, createdAt: st
      VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, ${NOW_MS}, $7)`,
     [d.id, d.jobId, d.tenant, d.url, d.event, d.payload, d.createdAt],
   );
-}
-
-function rowToJob(r: JobRow): JobRecord {
-  return {
-    id: r.id,
-    tenant: r.tenant,
-    name: r.name,
-    status: r.status,
-    spec: JSON.parse(r.spec),
-    epoch: r.epoch,
-    epochs: r.epochs,
-    lastLoss: r.last_loss,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    finishedAt: r.finished_at,
-    updatedAt: r.updated_at,
-    error: r.error === null ? null : JSON.parse(r.error),
-    version: r.version,
-    details: r.details ? JSON.parse(r.details) : null,
-  };
-}
-
-function rowToDatasetRecord(r: DatasetRow): DatasetRecord {
-  return {
-    id: r.id,
-    tenant: r.tenant,
-    name: r.name,
-    rows: r.rows,
-    inputDim: r.input_dim,
-    outputDim: r.output_dim,
-    columns: r.columns === null ? null : JSON.parse(r.columns),
-    createdAt: r.created_at,
-    bytes: r.bytes,
-  };
 }
 
 const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);

@@ -39,7 +39,7 @@ import type {
 } from '../jobs/types.js';
 import { TERMINAL_STATUSES } from '../jobs/types.js';
 import { LeaseLostError } from '../jobs/errors.js';
-import { decodeCursor, encodeCursor, packMatrix, unpackMatrix } from './codec.js';
+import { decodeCursor, encodeCursor, packMatrix, rowToDatasetRecord, rowToJob, unpackMatrix } from './codec.js';
 import { migrate } from './migrations.js';
 import { dataDirError } from '../data-dir.js';
 import { newWebhookDelivery } from '../webhooks/payload.js';
@@ -83,40 +83,6 @@ interface DatasetRow {
   bytes: number;
   x?: Buffer;
   y?: Buffer;
-}
-
-function rowToJob(r: JobRow): JobRecord {
-  return {
-    id: r.id,
-    tenant: r.tenant,
-    name: r.name,
-    status: r.status,
-    spec: JSON.parse(r.spec),
-    epoch: r.epoch,
-    epochs: r.epochs,
-    lastLoss: r.last_loss,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    finishedAt: r.finished_at,
-    updatedAt: r.updated_at,
-    error: r.error === null ? null : JSON.parse(r.error),
-    version: r.version,
-    details: r.details ? JSON.parse(r.details) : null,
-  };
-}
-
-function rowToDatasetRecord(r: DatasetRow): DatasetRecord {
-  return {
-    id: r.id,
-    tenant: r.tenant,
-    name: r.name,
-    rows: r.rows,
-    inputDim: r.input_dim,
-    outputDim: r.output_dim,
-    columns: r.columns === null ? null : JSON.parse(r.columns),
-    createdAt: r.created_at,
-    bytes: r.bytes,
-  };
 }
 
 /** A Buffer view of the same bytes (no copy) for binding as a BLOB. */
