@@ -28,7 +28,6 @@ import type {
   EpochEvent,
   Fence,
   JobRecord,
-  JobStatus,
   JobStore,
   LeaseState,
   ListJobsQuery,
@@ -39,7 +38,7 @@ import type {
 } from '../jobs/types.js';
 import { TERMINAL_STATUSES } from '../jobs/types.js';
 import { LeaseLostError } from '../jobs/errors.js';
-import { decodeCursor, encodeCursor, packMatrix, rowToDatasetRecord, rowToJob, unpackMatrix } from './codec.js';
+import { decodeCursor, encodeCursor, packMatrix, rowToDatasetRecord, rowToJob, unpackMatrix, type DatasetRowFields, type JobRowFields } from './codec.js';
 import { migrate } from './migrations.js';
 import { dataDirError } from '../data-dir.js';
 import { newWebhookDelivery } from '../webhooks/payload.js';
@@ -52,35 +51,11 @@ export interface SqliteStoreOptions {
   synchronous?: 'NORMAL' | 'FULL';
 }
 
-interface JobRow {
+interface JobRow extends JobRowFields {
   seq: number;
-  id: string;
-  tenant: string;
-  name: string | null;
-  status: JobStatus;
-  spec: string;
-  epoch: number;
-  epochs: number;
-  last_loss: number | null;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  updated_at: string;
-  error: string | null;
-  version: number;
-  details?: string | null;
 }
 
-interface DatasetRow {
-  id: string;
-  tenant: string;
-  name: string | null;
-  rows: number;
-  input_dim: number;
-  output_dim: number;
-  columns: string | null;
-  created_at: string;
-  bytes: number;
+interface DatasetRow extends DatasetRowFields {
   x?: Buffer;
   y?: Buffer;
 }
