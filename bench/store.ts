@@ -25,7 +25,7 @@ import { createPostgresStore, type PostgresJobStore } from '../src/service/store
 import { createPgBus, type PgBus } from '../src/service/store/pg-bus.js';
 import { newJobRecord } from '../src/service/jobs/records.js';
 import type { Claim, EpochEvent, Fence, JobRecord, JobStore } from '../src/service/jobs/types.js';
-import type { JobSpec } from '../src/spec/job-spec.js';
+import type { StoredJobSpec } from '../src/spec/job-spec.js';
 
 const N = Number(process.env.BENCH_N ?? 200);
 const JOBS = Number(process.env.BENCH_JOBS ?? 20);
@@ -38,7 +38,7 @@ const spec = {
   data: { kind: 'random', n: 4 },
   training: { epochs: 500, loss: 'mse', optimizer: { kind: 'sgd', lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false } },
   seed: 1,
-} as JobSpec;
+} as StoredJobSpec;
 let counter = 0;
 const record = (tenant: string): JobRecord =>
   newJobRecord({ id: `bench-${++counter}-${randomBytes(4).toString('hex')}`, tenant, spec, seed: 1, now: new Date().toISOString() });

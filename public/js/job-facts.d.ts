@@ -12,7 +12,7 @@ interface JobLike {
 export function newestCheckpoint<T extends CheckpointItem>(items: T[]): T | null;
 export function noLineYet(job: JobLike): string;
 export function noCheckpointReason(job: JobLike): string;
-export function predictDefault(spec: {
-  model: { inputDim: number; outputDim: number };
-  data: { kind: string; x?: number[][] };
-}): { text: string; shape: string };
+export function predictDefault(
+  spec: { model: { inputDim: number; outputDim: number }; data: { kind: string; rows?: number } },
+  first?: number[],
+): { text: string; shape: string };

@@ -41,12 +41,11 @@ export function noCheckpointReason(job) {
 }
 
 /**
- * The Predict box's starting input: one row of the model's width (the first training row when the job carries its
- * data inline, zeros otherwise), and a sentence on the shape the model takes and gives.
+ * The Predict box's starting input: one row of the model's width (`first`, the job's first inline training row from
+ * GET /v1/jobs/:id/data, when there is one; zeros otherwise), and a sentence on the shape the model takes and gives.
  */
-export function predictDefault(spec) {
+export function predictDefault(spec, first) {
   const { inputDim, outputDim } = spec.model;
-  const first = spec.data.kind === 'inline' ? spec.data.x?.[0] : undefined;
   const fromData = Array.isArray(first) && first.length === inputDim;
   const row = fromData ? first : new Array(inputDim).fill(0);
   return {

@@ -46,8 +46,22 @@ function isFitJob(job) {
   return m.kind === 'linear_regression' && m.inputDim === 1 && m.outputDim === 1 && job.spec.data.kind === 'inline';
 }
 
-function makeFitChart(state) {
-  const { x, y } = state.job.spec.data;
+/**
+ * The job's inline training rows the page shows: the first page of them for the fit chart, else only the first row
+ * (the Predict default). The job record carries only their count; GET /v1/jobs/:id/data has them. Null when the job
+ * has no inline rows or they could not be read (the page still works without them).
+ */
+async function loadInlineRows(job) {
+  if (job.spec.data.kind !== 'inline') return null;
+  try {
+    return await api('GET', `/v1/jobs/${encodeURIComponent(job.id)}/data${isFitJob(job) ? '' : '?limit=1'}`);
+  } catch {
+    return null;
+  }
+}
+
+function makeFitChart(state, rows) {
+  const { x, y } = rows ?? { x: [], y: [] };
   const pairs = x.map((row, i) => [row[0], y[i][0]]).sort((a, b) => a[0] - b[0]);
   state.fitXs = pairs.map((p) => p[0]);
   state.fitYs = pairs.map((p) => p[1]);
@@ -273,6 +287,8 @@ export async function openJobPage(id) {
     return;
   }
   if (ticket !== navigation) return;
+  const rows = await loadInlineRows(job);
+  if (ticket !== navigation) return;
   const state = {
     job,
     epochs: [],
@@ -308,7 +324,7 @@ export async function openJobPage(id) {
   $('#job-title').textContent = jobLabel(job);
   /** @type {HTMLInputElement} */ ($('#log-toggle')).checked = state.log;
   // The Predict box starts with a row of the model's width, and says the shape.
-  const predict = predictDefault(job.spec);
+  const predict = predictDefault(job.spec, rows?.x[0]);
   /** @type {HTMLTextAreaElement} */ ($('#predict-x')).value = predict.text;
   $('#predict-shape').textContent = predict.shape;
   for (const el of document.querySelectorAll('[data-job-only]')) /** @type {HTMLElement} */ (el).hidden = false;
@@ -316,7 +332,7 @@ export async function openJobPage(id) {
   $('#fit-section').hidden = !isFitJob(job);
   $('#fit-svg-btn').hidden = !isFitJob(job);
   if (isFitJob(job)) {
-    makeFitChart(state);
+    makeFitChart(state, rows);
     say($('#fit-caption'), noLineYet(job));
     void refreshFit(state);
   }

@@ -265,3 +265,41 @@ export type DataSpec = JobSpec['data'];
 export type OptimizerSpec = JobSpec['training']['optimizer'];
 export type ValidationSpec = NonNullable<JobSpec['training']['validation']>;
 export type SchedulerSpec = NonNullable<JobSpec['training']['scheduler']>;
+
+/**
+ * Inline rows as a job keeps them: a job record holds their count and digest, and the rows themselves are stored
+ * apart (GET /v1/jobs/:id/data), so reading, listing and streaming a job cost the same for 15 rows or 16 MB.
+ */
+export const inlineRowsSummarySchema = z
+  .object({
+    kind: z.literal('inline'),
+    rows: z.number().int().describe('Rows of x (and y); GET /v1/jobs/:id/data returns them'),
+    sha256: z
+      .string()
+      .describe('SHA-256 (hex) of the rows as float64 little-endian, all of x then all of y, row-major: equal digests, equal data'),
+  })
+  .meta({ id: 'InlineRowsSummary', description: 'Rows sent inline with the job, kept apart from it (GET /v1/jobs/:id/data)' });
+
+/** The spec as a job keeps it: inline data and inline validation rows reduced to InlineRowsSummary, the seed resolved. */
+export const storedJobSpecSchema = jobSpecSchema.extend({
+  seed: z.number().int().describe('The seed used (drawn when the request had none)'),
+  data: z
+    .discriminatedUnion('kind', [inlineRowsSummarySchema, randomDataSchema, datasetDataSchema])
+    .describe('Where the training data comes from; inline rows summarised'),
+  training: z
+    .object({
+      ...trainingSpecSchema.shape,
+      validation: z
+        .discriminatedUnion('kind', [fractionValidationSchema, inlineRowsSummarySchema, datasetValidationSchema])
+        .optional()
+        .describe('Validation data; inline rows summarised'),
+    })
+    .strict(),
+});
+
+export type InlineRowsSummary = z.output<typeof inlineRowsSummarySchema>;
+export type StoredJobSpec = z.output<typeof storedJobSpecSchema>;
+/** A spec with its inline rows in it (as submitted) or as a job keeps it (rows apart). */
+export type AnyJobSpec = JobSpec | StoredJobSpec;
+/** What a trainer accepts: either kind of spec with its seed; a stored spec's inline rows come as TrainingData. */
+export type TrainableSpec = AnyJobSpec & { seed: number };

@@ -5,7 +5,7 @@
  * linear-regression tutorial (manual_seed(0), then nn.Linear).
  */
 import { Generator, randn, randperm, Tensor, tensor } from '../engine/index.js';
-import type { JobSpec } from '../spec/job-spec.js';
+import type { TrainableSpec } from '../spec/job-spec.js';
 import type { TrainingData } from './protocol.js';
 import { checkDatasetFits, checkRows, checkValidationFraction, validationRowCount } from './validate.js';
 
@@ -20,7 +20,26 @@ function fromRows(rows: number[][], width: number): Tensor {
   return tensor(out, { shape: [rows.length, width] });
 }
 
-export function buildData(spec: JobSpec, gen: Generator, rows?: TrainingData): Batch {
+/**
+ * Rows given apart from the spec (a dataset's, or a stored job's inline rows), checked against the model's widths.
+ * Copies: the tensors own their storage, and the caller's buffers may be transferred or reused.
+ */
+function providedRows(rows: TrainingData | undefined, inputDim: number, outputDim: number, what: string): Batch {
+  if (!rows) throw new InvalidDataError(`${what}: its rows were not provided to the trainer`);
+  if (rows.x.length !== rows.n * inputDim || rows.y.length !== rows.n * outputDim) {
+    throw new InvalidDataError(
+      `${what} has ${rows.x.length / rows.n} input and ${rows.y.length / rows.n} target columns ` +
+        `but the model expects inputDim=${inputDim} and outputDim=${outputDim}`,
+    );
+  }
+  return {
+    x: tensor(rows.x.slice(), { shape: [rows.n, inputDim] }),
+    y: tensor(rows.y.slice(), { shape: [rows.n, outputDim] }),
+  };
+}
+
+/** The training rows: drawn (`random`), from the spec (inline rows in it), or given apart (`rows`). */
+export function buildData(spec: TrainableSpec, gen: Generator, rows?: TrainingData): Batch {
   const { inputDim, outputDim } = spec.model;
   switch (spec.data.kind) {
     case 'random':
@@ -29,24 +48,13 @@ export function buildData(spec: JobSpec, gen: Generator, rows?: TrainingData): B
         y: randn([spec.data.n, outputDim], { generator: gen }),
       };
     case 'inline': {
+      if (!('x' in spec.data)) return providedRows(rows, inputDim, outputDim, `the job's ${spec.data.rows} inline rows`);
       const problem = checkRows(spec.data.x, spec.data.y, inputDim, outputDim);
       if (problem) throw new InvalidDataError(problem);
       return { x: fromRows(spec.data.x, inputDim), y: fromRows(spec.data.y, outputDim) };
     }
-    case 'dataset': {
-      if (!rows) throw new InvalidDataError(`dataset ${spec.data.id}: its rows were not provided to the trainer`);
-      if (rows.x.length !== rows.n * inputDim || rows.y.length !== rows.n * outputDim) {
-        throw new InvalidDataError(
-          `dataset ${spec.data.id} has ${rows.x.length / rows.n} input and ${rows.y.length / rows.n} target columns ` +
-            `but the model expects inputDim=${inputDim} and outputDim=${outputDim}`,
-        );
-      }
-      // Copies: the tensors own their storage, and the caller's buffers may be transferred or reused.
-      return {
-        x: tensor(rows.x.slice(), { shape: [rows.n, inputDim] }),
-        y: tensor(rows.y.slice(), { shape: [rows.n, outputDim] }),
-      };
-    }
+    case 'dataset':
+      return providedRows(rows, inputDim, outputDim, `dataset ${spec.data.id}`);
   }
 }
 
@@ -82,7 +90,7 @@ export interface Split {
  * so the job's own generator (data, then weights) draws what it would draw without validation, and both parts keep
  * the data's row order (mini-batches take consecutive training rows).
  */
-export function splitData(spec: JobSpec & { seed: number }, data: Batch, validationRows?: TrainingData): Split {
+export function splitData(spec: TrainableSpec, data: Batch, validationRows?: TrainingData): Split {
   const v = spec.training.validation;
   if (!v) return { train: data, validation: null, validationRows: null };
   const { inputDim, outputDim } = spec.model;
@@ -98,6 +106,10 @@ export function splitData(spec: JobSpec & { seed: number }, data: Batch, validat
       return { train: takeRows(data, train), validation: takeRows(data, val), validationRows: val };
     }
     case 'inline': {
+      if (!('x' in v)) {
+        const validation = providedRows(validationRows, inputDim, outputDim, `the job's ${v.rows} inline validation rows`);
+        return { train: data, validation, validationRows: null };
+      }
       const problem = checkRows(v.x, v.y, inputDim, outputDim, 'training.validation');
       if (problem) throw new InvalidDataError(problem);
       return { train: data, validation: { x: fromRows(v.x, inputDim), y: fromRows(v.y, outputDim) }, validationRows: null };

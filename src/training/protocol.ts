@@ -4,7 +4,7 @@
  * the control word that the worker reads between epochs (no message round-trip needed to cancel).
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { JobSpec } from '../spec/job-spec.js';
+import type { AnyJobSpec, TrainableSpec } from '../spec/job-spec.js';
 
 /** Values of the control word (Int32Array over `TrainTask.control`, index 0). */
 export const Control = {
@@ -32,10 +32,11 @@ export interface TrainingData {
 
 export interface TrainTask {
   jobId: string;
-  spec: JobSpec & { seed: number };
-  /** Rows of a `dataset` job, resolved by the runtime (the worker has no store). */
+  /** The job's spec; a stored spec's inline rows come in `data` and `validationData`. */
+  spec: TrainableSpec;
+  /** Rows of a `dataset` job or a stored `inline` one, resolved by the runtime (the worker has no store). */
   data?: TrainingData;
-  /** Rows of a `training.validation: {kind: "dataset"}` job, resolved by the runtime likewise. */
+  /** Rows of a `training.validation` of kind `dataset` (or stored `inline`), resolved by the runtime likewise. */
   validationData?: TrainingData;
   /**
    * `warmStart`: the state dict (safetensors, PyTorch names) the runtime resolved from the source job's checkpoint.
@@ -104,7 +105,7 @@ export type WorkerMessage =
   | { type: 'end'; outcome: 'invalid_data'; epoch: number; message: string };
 
 export interface PredictTask {
-  spec: JobSpec;
+  spec: AnyJobSpec;
   safetensors: Uint8Array;
   /** Identifies the checkpoint's content (checkpoints are immutable): lets a worker reuse a model it loaded. */
   cacheKey?: string;

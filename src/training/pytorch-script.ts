@@ -11,10 +11,10 @@
  * mean; per epoch after the steps: valLoss (no grad, one batch), scheduler.step(), early stopping's bookkeeping;
  * the validation fraction split by randperm on a generator of its own.
  */
-import type { JobSpec } from '../spec/job-spec.js';
+import type { TrainableSpec } from '../spec/job-spec.js';
 import { isTutorialSgd } from './optimizer.js';
 
-/** Inline rows above this many numbers (x and y together) are fetched from GET /v1/jobs/:id instead of embedded. */
+/** Inline rows above this many numbers (x and y together) are fetched from GET /v1/jobs/:id/data instead of embedded. */
 export const EMBED_MAX_VALUES = 10_000;
 
 /**
@@ -22,9 +22,11 @@ export const EMBED_MAX_VALUES = 10_000;
  * read from the spec object as it is, so this compiles before the spec schema has them and works once it does.
  */
 type Rows = { x: number[][]; y: number[][] };
+/** Inline rows in the spec (as submitted) or their summary (as a job keeps them, the rows given in options.rows). */
+type InlineRows = { kind: 'inline' } & (Rows | { rows: number });
 interface ExperimentFields {
   training?: {
-    validation?: { kind: 'fraction'; fraction: number } | ({ kind: 'inline' } & Rows) | { kind: 'dataset'; id: string };
+    validation?: { kind: 'fraction'; fraction: number } | InlineRows | { kind: 'dataset'; id: string };
     earlyStopping?: { patience: number; minDelta?: number };
     scheduler?: { kind: 'step'; stepSize: number; gamma?: number } | { kind: 'cosine'; tMax: number; etaMin?: number };
   };
@@ -37,6 +39,15 @@ export interface PytorchScriptOptions {
   baseUrl?: string;
   /** Embedding limit for inline rows (default EMBED_MAX_VALUES). */
   embedMaxValues?: number;
+  /** A stored spec's inline rows, when they are small enough to embed (see inlineValues); fetched otherwise. */
+  rows?: { data?: Rows; validation?: Rows };
+}
+
+const rowCount = (d: InlineRows): number => ('x' in d ? d.x.length : d.rows);
+
+/** Numbers (x and y together) of a spec's inline rows: whether they are embedded or fetched. */
+export function inlineValues(d: InlineRows, model: { inputDim: number; outputDim: number }): number {
+  return rowCount(d) * (model.inputDim + model.outputDim);
 }
 
 /** A Python number literal for a finite JS number (shortest round-trip form, so Python reads the same double). */
@@ -61,7 +72,6 @@ function pyMatrix(rows: number[][], indent: string): string {
   return `[\n${rows.map((r) => `${indent}    [${r.map(pyNumber).join(', ')}],`).join('\n')}\n${indent}]`;
 }
 
-const count = (rows: Rows) => rows.x.reduce((s, r) => s + r.length, 0) + rows.y.reduce((s, r) => s + r.length, 0);
 
 const API_HELPERS = `import json
 import os
@@ -76,6 +86,17 @@ def api_get(path):
     headers = {"authorization": "Bearer " + API_KEY} if API_KEY else {}
     with urllib.request.urlopen(urllib.request.Request(GRADLOOM_URL + path, headers=headers)) as response:
         return response.read()
+
+
+def api_rows(part):
+    """A job's inline rows (part "data" or "validation") from GET /v1/jobs/:id/data, page by page: (x, y)."""
+    x, y, offset = [], [], 0
+    while offset is not None:
+        page = json.loads(api_get(f"/v1/jobs/{JOB_ID}/data?part={part}&offset={offset}"))
+        x += page["x"]
+        y += page["y"]
+        offset = page["nextOffset"]
+    return x, y
 `;
 
 const SAFETENSORS_READER = `import struct
@@ -127,7 +148,7 @@ def load_rows(path, dataset_id, width_x, width_y):
 `;
 
 /** The Python source of a runnable PyTorch program that trains `spec` as gradloom does. */
-export function pytorchScript(spec: JobSpec & { seed: number }, options: PytorchScriptOptions): string {
+export function pytorchScript(spec: TrainableSpec, options: PytorchScriptOptions): string {
   const extra = spec as unknown as ExperimentFields;
   const validation = extra.training?.validation;
   const earlyStopping = validation ? extra.training?.earlyStopping : undefined;
@@ -140,23 +161,27 @@ export function pytorchScript(spec: JobSpec & { seed: number }, options: Pytorch
   const tutorialNet = model.kind === 'two_layer_net' && (model.init ?? 'randn') === 'randn';
   const bias = model.kind === 'two_layer_net' && (model.bias ?? false);
 
-  const fetchInline = data.kind === 'inline' && count(data) > embedMax;
-  const fetchValidation = validation?.kind === 'inline' && count(validation) > embedMax;
+  // Rows to embed: the spec's own, or those the caller read for a stored spec; fetched at run time otherwise.
+  const embedded = (d: InlineRows, given: Rows | undefined): Rows | null =>
+    inlineValues(d, model) > embedMax ? null : 'x' in d ? d : (given ?? null);
+  const dataRows = data.kind === 'inline' ? embedded(data, options.rows?.data) : null;
+  const validationRows = validation?.kind === 'inline' ? embedded(validation, options.rows?.validation) : null;
+  const fetchInline = data.kind === 'inline' && dataRows === null;
+  const fetchValidation = validation?.kind === 'inline' && validationRows === null;
   const needsApi = fetchInline || fetchValidation || warmStart !== undefined;
   const needsRows = data.kind === 'dataset' || validation?.kind === 'dataset';
 
   // Rows known before the script runs (null: read from a dataset file at run time).
-  const n = data.kind === 'random' ? data.n : data.kind === 'inline' ? data.x.length : null;
+  const n = data.kind === 'random' ? data.n : data.kind === 'inline' ? rowCount(data) : null;
   const valRows = validation?.kind === 'fraction' && n !== null ? Math.floor(validation.fraction * n + 0.5) : null;
   const trainRows = n === null ? null : validation?.kind === 'fraction' ? n - valRows! : n;
   const miniBatches = training.batchSize !== undefined && (trainRows === null || training.batchSize < trainRows);
 
   const out: string[] = [];
   const line = (s = '') => out.push(s);
-  const summary = { ...spec, data: data.kind === 'inline' ? { kind: 'inline', rows: data.x.length } : data } as Record<string, unknown>;
-  if (validation?.kind === 'inline') {
-    summary.training = { ...training, validation: { kind: 'inline', rows: validation.x.length } };
-  }
+  const summarise = (d: InlineRows) => ('x' in d ? { kind: 'inline', rows: d.x.length } : d);
+  const summary = { ...spec, data: data.kind === 'inline' ? summarise(data) : data } as Record<string, unknown>;
+  if (validation?.kind === 'inline') summary.training = { ...training, validation: summarise(validation) };
   delete summary.webhook; // not part of training, and a URL may carry a token
 
   line('#!/usr/bin/env python3');
@@ -202,15 +227,15 @@ export function pytorchScript(spec: JobSpec & { seed: number }, options: Pytorch
     line('x = torch.randn(N, D_in)');
     line('y = torch.randn(N, D_out)');
   } else if (data.kind === 'inline') {
-    if (fetchInline) {
-      line(`# The job's ${data.x.length} inline rows (${count(data)} numbers, too many to embed here), from GET /v1/jobs/:id`);
-      line('job_spec = json.loads(api_get(f"/v1/jobs/{JOB_ID}"))["spec"]');
-      line('x = torch.tensor(job_spec["data"]["x"], dtype=torch.float32)');
-      line('y = torch.tensor(job_spec["data"]["y"], dtype=torch.float32)');
+    if (dataRows === null) {
+      line(`# The job's ${rowCount(data)} inline rows (${inlineValues(data, model)} numbers, too many to embed here), from GET /v1/jobs/:id/data`);
+      line('x, y = api_rows("data")');
+      line('x = torch.tensor(x, dtype=torch.float32)');
+      line('y = torch.tensor(y, dtype=torch.float32)');
     } else {
       line('# The job\'s inline rows, as float32');
-      line(`x = torch.tensor(${pyMatrix(data.x, '')}, dtype=torch.float32)`);
-      line(`y = torch.tensor(${pyMatrix(data.y, '')}, dtype=torch.float32)`);
+      line(`x = torch.tensor(${pyMatrix(dataRows.x, '')}, dtype=torch.float32)`);
+      line(`y = torch.tensor(${pyMatrix(dataRows.y, '')}, dtype=torch.float32)`);
     }
   } else {
     line(`# The rows of dataset ${pyString(data.id)}`);
@@ -286,15 +311,15 @@ export function pytorchScript(spec: JobSpec & { seed: number }, options: Pytorch
       line('x_val, y_val = x[val_rows], y[val_rows]');
       line('x, y = x[train_rows], y[train_rows]');
     } else if (validation.kind === 'inline') {
-      if (fetchValidation) {
-        line(`# The job's ${validation.x.length} validation rows (too many to embed here), from GET /v1/jobs/:id`);
-        if (!fetchInline) line('job_spec = json.loads(api_get(f"/v1/jobs/{JOB_ID}"))["spec"]');
-        line('x_val = torch.tensor(job_spec["training"]["validation"]["x"], dtype=torch.float32)');
-        line('y_val = torch.tensor(job_spec["training"]["validation"]["y"], dtype=torch.float32)');
+      if (validationRows === null) {
+        line(`# The job's ${rowCount(validation)} validation rows (too many to embed here), from GET /v1/jobs/:id/data`);
+        line('x_val, y_val = api_rows("validation")');
+        line('x_val = torch.tensor(x_val, dtype=torch.float32)');
+        line('y_val = torch.tensor(y_val, dtype=torch.float32)');
       } else {
         line('# Validation rows given with the job');
-        line(`x_val = torch.tensor(${pyMatrix(validation.x, '')}, dtype=torch.float32)`);
-        line(`y_val = torch.tensor(${pyMatrix(validation.y, '')}, dtype=torch.float32)`);
+        line(`x_val = torch.tensor(${pyMatrix(validationRows.x, '')}, dtype=torch.float32)`);
+        line(`y_val = torch.tensor(${pyMatrix(validationRows.y, '')}, dtype=torch.float32)`);
       }
     } else {
       line(`# Validation rows: dataset ${pyString(validation.id)}`);

@@ -24,7 +24,7 @@ import {
   type GeneratorState,
   type Tensor,
 } from '../engine/index.js';
-import type { JobSpec } from '../spec/job-spec.js';
+import type { TrainableSpec } from '../spec/job-spec.js';
 import { batchCount, batchesOf, buildData, InvalidDataError, splitData, type Batch } from './data.js';
 import { buildModel, type TrainableModel } from './model.js';
 import { buildOptimizer, buildScheduler, type TrainingOptimizer } from './optimizer.js';
@@ -55,9 +55,9 @@ interface ResumeMeta {
 
 /** What a trainer starts from besides its spec. */
 export interface TrainerInputs {
-  /** Rows of a `dataset` job. */
+  /** Rows of a `dataset` job, or of a stored spec's `inline` data. */
   data?: TrainingData;
-  /** Rows of a `{kind: "dataset"}` validation. */
+  /** Rows of a `dataset` validation, or of a stored spec's `inline` one. */
   validationData?: TrainingData;
   /** warmStart weights (safetensors); ignored when resuming. */
   initialWeights?: Uint8Array;
@@ -79,7 +79,7 @@ export class Trainer {
   private bestWeights: Record<string, Tensor> | null = null;
 
   private constructor(
-    readonly spec: JobSpec & { seed: number },
+    readonly spec: TrainableSpec,
     readonly model: TrainableModel,
     private readonly optimizer: TrainingOptimizer,
     private readonly data: Batch,
@@ -99,7 +99,7 @@ export class Trainer {
    * (their own generator, see splitData), then replaces the weights with warmStart's, or resumes.
    * `rows` may be given positionally (older callers) or as `inputs.data`.
    */
-  static create(spec: JobSpec & { seed: number }, rows?: TrainingData, resume?: ResumePoint, inputs: TrainerInputs = {}): Trainer {
+  static create(spec: TrainableSpec, rows?: TrainingData, resume?: ResumePoint, inputs: TrainerInputs = {}): Trainer {
     const gen = new Generator(spec.seed);
     const data = buildData(spec, gen, rows ?? inputs.data);
     const model = buildModel(spec.model, gen);

@@ -2,7 +2,7 @@
  * Checks of a spec's data against its model that the schema cannot express (they relate two fields). Pure: no
  * engine, no I/O, so the runtime can refuse a job at submit time instead of failing it later in a worker.
  */
-import type { JobSpec } from '../spec/job-spec.js';
+import type { AnyJobSpec, JobSpec } from '../spec/job-spec.js';
 
 /** The error message, or null when the rows fit the model. `where` names them in the message. */
 export function checkRows(x: number[][], y: number[][], inputDim: number, outputDim: number, where = 'data'): string | null {
@@ -63,7 +63,7 @@ export function checkSpecData(spec: JobSpec): string | null {
  * training dataset also the validation fraction against its row count.
  */
 export function checkDatasetFits(
-  spec: JobSpec,
+  spec: AnyJobSpec,
   dataset: { id: string; inputDim: number; outputDim: number; rows: number },
   role: 'data' | 'validation' = 'data',
 ): string | null {
@@ -96,7 +96,7 @@ export function stateDictShapes(model: JobSpec['model']): Record<string, number[
  * stateDictShapes, or from its checkpoint) can start `spec`'s model. The message names every missing, unexpected
  * and mis-shaped tensor.
  */
-export function checkWarmStartShapes(spec: JobSpec, source: Record<string, readonly number[]>, from = 'the warmStart checkpoint'): string | null {
+export function checkWarmStartShapes(spec: AnyJobSpec, source: Record<string, readonly number[]>, from = 'the warmStart checkpoint'): string | null {
   const want = stateDictShapes(spec.model);
   const problems: string[] = [];
   const missing = Object.keys(want).filter((k) => !(k in source));
@@ -112,7 +112,7 @@ export function checkWarmStartShapes(spec: JobSpec, source: Record<string, reado
 }
 
 /** Multiply-adds of one forward pass per row: what a prediction costs. */
-export function forwardCostPerRow(spec: JobSpec): number {
+export function forwardCostPerRow(spec: AnyJobSpec): number {
   const m = spec.model;
   return m.kind === 'two_layer_net' ? m.inputDim * m.hiddenDim + m.hiddenDim * m.outputDim : m.inputDim * m.outputDim;
 }

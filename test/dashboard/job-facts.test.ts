@@ -21,7 +21,8 @@ test('why there is nothing to download, per status', () => {
 });
 
 test("the Predict default: the first inline row when it has the model's width, else zeros", () => {
-  expect(predictDefault({ model: { inputDim: 1, outputDim: 1 }, data: { kind: 'inline', x: [[3.3], [4.4]] } }).text).toBe('[[3.3]]');
+  expect(predictDefault({ model: { inputDim: 1, outputDim: 1 }, data: { kind: 'inline', rows: 2 } }, [3.3]).text).toBe('[[3.3]]');
+  expect(predictDefault({ model: { inputDim: 2, outputDim: 1 }, data: { kind: 'inline', rows: 2 } }, [3.3]).text).toBe('[[0,0]]');
   const wide = predictDefault({ model: { inputDim: 1000, outputDim: 10 }, data: { kind: 'random' } });
   expect(JSON.parse(wide.text)).toEqual([new Array(1000).fill(0)]);
   expect(wide.shape).toBe('Each row has 1000 numbers (model.inputDim); the answer has 10 per row. Filled in with zeros.');

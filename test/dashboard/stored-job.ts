@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { serializeSafetensors } from '../../src/engine/safetensorsFormat.js';
 import { newJobRecord } from '../../src/service/jobs/records.js';
+import { detachInlineRows } from '../../src/service/jobs/inline-rows.js';
 import type { JobStore } from '../../src/service/jobs/types.js';
 import { DEFAULT_TENANT } from '../../src/service/plugins/tenant.js';
 import { jobSpecSchema } from '../../src/spec/job-spec.js';
@@ -22,9 +23,10 @@ export async function storeJob(store: JobStore, { spec, status = 'succeeded', lo
   const id = randomUUID();
   const now = new Date().toISOString();
   const parsed = jobSpecSchema.parse(spec);
-  const record = newJobRecord({ id, tenant: DEFAULT_TENANT, spec: parsed, seed: 0, now });
+  const detached = detachInlineRows(parsed);
+  const record = newJobRecord({ id, tenant: DEFAULT_TENANT, spec: detached.spec, seed: 0, now });
   if (epochs !== undefined) record.epochs = epochs;
-  await store.createJob(record);
+  await store.createJob(record, undefined, detached.rows);
   // Written as the runtime writes: under a claim of the job (other jobs claimed on the way are handed back).
   const others = [];
   let claim = await store.claimNext('stored-job', 3_600_000);

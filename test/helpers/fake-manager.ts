@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { serializeSafetensors } from '../../src/engine/safetensorsFormat.js';
 import { ConflictError, InvalidInputError, QueueFullError } from '../../src/service/jobs/errors.js';
 import type { JobSpec } from '../../src/spec/job-spec.js';
+import { detachInlineRows } from '../../src/service/jobs/inline-rows.js';
 import { newJobRecord } from '../../src/service/jobs/records.js';
 import {
   TERMINAL_STATUSES,
@@ -16,6 +17,7 @@ import {
   type Fence,
   type JobStore,
   type ListJobsQuery,
+  type RowsPart,
   type StreamMessage,
 } from '../../src/service/jobs/types.js';
 
@@ -45,8 +47,9 @@ export class FakeJobManager implements JobManager {
     if (this.opts.maxQueued !== undefined && queued >= this.opts.maxQueued)
       throw new QueueFullError(`the queue is full (${queued} jobs waiting, MAX_QUEUED_JOBS=${this.opts.maxQueued})`, 3);
     const now = new Date().toISOString();
-    const record = newJobRecord({ id: `j_${randomBytes(9).toString('base64url')}`, tenant, spec, seed: spec.seed ?? 1234, now });
-    const result = await this.opts.store.createJob(record, idempotencyKey);
+    const detached = detachInlineRows(spec);
+    const record = newJobRecord({ id: `j_${randomBytes(9).toString('base64url')}`, tenant, spec: detached.spec, seed: spec.seed ?? 1234, now });
+    const result = await this.opts.store.createJob(record, idempotencyKey, detached.rows);
     if (result.created) this.schedule(result.job.id);
     return result;
   }
@@ -59,6 +62,10 @@ export class FakeJobManager implements JobManager {
   }
   async metrics(tenant: string, id: string) {
     return (await this.get(tenant, id)) ? this.opts.store.getEpochs(id) : null;
+  }
+  async rows(tenant: string, id: string, part: RowsPart, offset: number, limit: number) {
+    const job = await this.get(tenant, id);
+    return job ? { job, page: await this.opts.store.getJobRows(id, part, offset, limit) } : null;
   }
   async cancel(tenant: string, id: string) {
     const result = await this.opts.store.requestCancel(tenant, id, new Date().toISOString());

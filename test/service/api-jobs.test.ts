@@ -2,6 +2,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, test } from 'vitest';
 import { makeTestApp, regressionSpec, twoLayerSpec, type TestApp } from '../helpers/app.js';
 import type { FakeJobManager } from '../helpers/fake-manager.js';
+import { inlineSummary } from '../helpers/inline.js';
 
 let t: (TestApp & { fake: FakeJobManager | null }) | null = null;
 afterEach(async () => {
@@ -221,11 +222,13 @@ describe('reading jobs', () => {
     } while (cursor && pages < 10);
     expect(pages).toBe(3);
     expect(seen).toEqual([...ids].reverse());
-    // List items summarise inline data; the job itself has the rows.
+    // Jobs (listed or read) summarise inline data; GET /data has the rows, exactly as sent.
     const first = (await request(t.app.server).get('/v1/jobs?limit=1').expect(200)).body.items[0];
-    expect(first.spec.data).toEqual({ kind: 'inline', rows: 15 });
+    expect(first.spec.data).toEqual(inlineSummary(regressionSpec.data));
     expect(first.spec.model).toEqual(regressionSpec.model);
-    expect((await request(t.app.server).get(`/v1/jobs/${first.id}`).expect(200)).body.spec.data).toEqual(regressionSpec.data);
+    expect((await request(t.app.server).get(`/v1/jobs/${first.id}`).expect(200)).body.spec.data).toEqual(inlineSummary(regressionSpec.data));
+    const rows = (await request(t.app.server).get(`/v1/jobs/${first.id}/data`).expect(200)).body;
+    expect(rows).toEqual({ part: 'data', total: 15, offset: 0, x: regressionSpec.data.x, y: regressionSpec.data.y, nextOffset: null });
 
     await request(t.app.server).post(`/v1/jobs/${ids[2]}/cancel`).expect(200);
     const cancelled = await request(t.app.server).get('/v1/jobs?status=cancelled').expect(200);

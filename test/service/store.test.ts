@@ -18,7 +18,7 @@ import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from '../../src/service/store/pg-mig
 import { newJobRecord } from '../../src/service/jobs/records.js';
 import { LeaseLostError } from '../../src/service/jobs/errors.js';
 import type { Fence, JobRecord, JobStore } from '../../src/service/jobs/types.js';
-import type { JobSpec } from '../../src/spec/job-spec.js';
+import type { StoredJobSpec } from '../../src/spec/job-spec.js';
 
 // DATABASE_URL as the suite passes it to the tests that want PostgreSQL (see test/helpers/setup-env.ts).
 const DATABASE_URL = postgresUrl;
@@ -27,12 +27,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let counter = 0;
 function job(tenant: string, over: Partial<JobRecord> = {}): JobRecord {
   counter++;
-  const spec: JobSpec = {
+  const spec: StoredJobSpec = {
     model: { kind: 'linear_regression', inputDim: 1, outputDim: 1 },
     data: { kind: 'random', n: 4 },
     training: { epochs: 3, loss: 'mse', optimizer: { kind: 'sgd', lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false } },
     seed: 1,
-  } as JobSpec;
+  } as StoredJobSpec;
   const id = `job-${counter}-${Math.random().toString(36).slice(2)}`;
   return { ...newJobRecord({ id, tenant, spec, seed: 1, now: new Date().toISOString() }), name: `j${counter}`, details: null, ...over };
 }

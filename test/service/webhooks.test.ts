@@ -19,11 +19,12 @@ import type { JobStore } from '../../src/service/jobs/types.js';
 import { createSqliteStore } from '../../src/service/store/sqlite.js';
 import { LocalBus } from '../../src/service/jobs/bus.js';
 import { newJobRecord } from '../../src/service/jobs/records.js';
-import type { JobSpec } from '../../src/spec/job-spec.js';
+import type { StoredJobSpec } from '../../src/spec/job-spec.js';
 import { isNonPublicAddress } from '../../src/service/webhooks/address-policy.js';
 import { WebhookDispatcher, type WebhookSettings } from '../../src/service/webhooks/dispatcher.js';
 import { signatureHeader, tenantSigningSecret, verifySignature } from '../../src/service/webhooks/signing.js';
 import { regressionSpec } from '../helpers/app.js';
+import { inlineSummary } from '../helpers/inline.js';
 import { dropSchema, NO_POSTGRES_REASON, postgresUrl, uniqueSchema } from '../helpers/postgres.js';
 import { createPostgresStore } from '../../src/service/store/postgres.js';
 
@@ -150,8 +151,8 @@ describe('webhook deliveries', () => {
     expect(body.type).toBe('job.succeeded');
     const view = (await request(rt.app.server).get(`/v1/jobs/${job.id}`)).body;
     expect(body.data.job).toMatchObject({ id: job.id, status: 'succeeded', epoch: 5, lastLoss: view.lastLoss, finishedAt: view.finishedAt });
-    // Inline rows are summarised, as in job lists.
-    expect(body.data.job.spec.data).toEqual({ kind: 'inline', rows: regressionSpec.data.x.length });
+    // Inline rows are summarised, as in job views.
+    expect(body.data.job.spec.data).toEqual(inlineSummary(regressionSpec.data));
 
     // The signature, checked the way docs/service.md tells receivers to (plain HMAC, nothing from gradloom).
     const { secret } = (await request(rt.app.server).get('/v1/webhooks/secret')).body as { secret: string };
@@ -337,7 +338,7 @@ describe('webhook deliveries', () => {
       await store.close();
       rmSync(dataDir, { recursive: true, force: true });
     });
-    const job = newJobRecord({ id: 'j-lease', tenant: 't1', spec: spec(rx.url('/again')) as unknown as JobSpec, seed: 0, now: new Date().toISOString() });
+    const job = newJobRecord({ id: 'j-lease', tenant: 't1', spec: spec(rx.url('/again')) as unknown as StoredJobSpec, seed: 0, now: new Date().toISOString() });
     await store.createJob(job);
     await store.requestCancel('t1', job.id, new Date().toISOString());
     // A node claims the delivery and dies before sending it (it never records an outcome).
@@ -374,7 +375,7 @@ describe.skipIf(!postgresUrl)(postgresUrl ? 'webhook dispatchers on PostgreSQL' 
     closers.push(() => s1.close(), () => s2.close());
     const ids: string[] = [];
     for (let i = 0; i < 30; i++) {
-      const job = newJobRecord({ id: `pg-${i}`, tenant: 't1', spec: spec(rx.url(`/n${i}`)) as unknown as JobSpec, seed: 0, now: new Date().toISOString() });
+      const job = newJobRecord({ id: `pg-${i}`, tenant: 't1', spec: spec(rx.url(`/n${i}`)) as unknown as StoredJobSpec, seed: 0, now: new Date().toISOString() });
       await s1.createJob(job);
       await s1.requestCancel('t1', job.id, new Date().toISOString());
       ids.push((await s1.listWebhookDeliveries('t1', job.id))[0]!.id);

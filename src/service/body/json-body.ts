@@ -285,25 +285,3 @@ export const jsonBodyPlugin = globalPlugin<{ maxRows: number }>('gradloom-json-b
     for (const m of h.matrices) setAt(request.body, m.path, m.rows);
   });
 });
-
-/**
- * fastify-type-provider-zod's response serializer, for routes that answer a job: zod checks the job without its
- * inline matrices (they were checked when they arrived, and zod's per-element pass over a 16 MB spec took seconds
- * of event loop), then JSON.stringify writes them as they are.
- */
-export const jobResponseSerializerCompiler = ({ schema, method, url }: { schema: unknown; method: string; url: string }) => {
-  const zodSchema = schema as z.ZodType;
-  return (data: unknown): string => {
-    const spec = (data as { spec?: { data?: { kind?: string; x?: unknown; y?: unknown } } } | null)?.spec;
-    const inline = spec?.data?.kind === 'inline' ? spec.data : null;
-    const checked = inline ? { ...(data as object), spec: { ...spec, data: { ...inline, x: [], y: [] } } } : data;
-    const result = z.safeEncode(zodSchema, checked);
-    if (result.error) throw new ResponseSerializationError(method, url, { cause: result.error });
-    const out = result.data as { spec?: { data?: Record<string, unknown> } };
-    if (inline && out.spec?.data) {
-      out.spec.data.x = inline.x;
-      out.spec.data.y = inline.y;
-    }
-    return JSON.stringify(out);
-  };
-};

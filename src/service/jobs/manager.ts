@@ -206,6 +206,7 @@ export function createJobManager(options: JobManagerOptions): JobRuntime {
     get: (tenant, id) => service.get(tenant, id),
     list: (query) => service.list(query),
     metrics: (tenant, id) => service.metrics(tenant, id),
+    rows: (tenant, id, part, offset, limit) => service.rows(tenant, id, part, offset, limit),
     cancel: (tenant, id) => service.cancel(tenant, id),
     delete: (tenant, id) => service.delete(tenant, id),
     subscribe: (tenant, id, subscriber) => service.subscribe(tenant, id, subscriber),

@@ -4,7 +4,7 @@
  * so they never block the event loop. Checkpoints are immutable once written, so (job, kind, epoch, time)
  * identifies a loaded model on either side.
  */
-import type { JobSpec } from '../../spec/job-spec.js';
+import type { AnyJobSpec } from '../../spec/job-spec.js';
 import type { TrainableModel } from '../../training/model.js';
 import { forwardRows, loadModel } from '../../training/predict.js';
 import type { PredictResult } from '../../training/protocol.js';
@@ -26,7 +26,7 @@ export class Predictor {
   /** `bytes` reads the checkpoint's safetensors: only called when no loaded model can be reused. */
   async run(
     jobId: string,
-    spec: JobSpec,
+    spec: AnyJobSpec,
     info: CheckpointInfo,
     bytes: () => Promise<Uint8Array>,
     x: number[][],

@@ -1,8 +1,8 @@
-import type { JobSpec } from '../../spec/job-spec.js';
+import type { StoredJobSpec } from '../../spec/job-spec.js';
 import type { JobRecord } from './types.js';
 
 /** A freshly submitted job, as it is first stored: queued, nothing trained, the resolved seed in its spec. */
-export function newJobRecord(opts: { id: string; tenant: string; spec: JobSpec; seed: number; now: string }): JobRecord {
+export function newJobRecord(opts: { id: string; tenant: string; spec: Omit<StoredJobSpec, 'seed'>; seed: number; now: string }): JobRecord {
   const { id, tenant, spec, seed, now } = opts;
   return {
     id,

@@ -10,8 +10,9 @@ import type { EventBus } from './bus.js';
 import { ConflictError, InvalidInputError, NotFoundError, QueueFullError, ShuttingDownError, StorageQuotaError } from './errors.js';
 import type { StreamFeed } from './feed.js';
 import type { Predictor } from './predictions.js';
+import { detachInlineRows } from './inline-rows.js';
 import { newJobRecord } from './records.js';
-import type { EpochEvent, JobDetails, JobRecord, JobStore, ListJobsQuery, Page, StreamMessage } from './types.js';
+import type { EpochEvent, JobDetails, JobRecord, JobRows, JobStore, ListJobsQuery, PackedRows, Page, RowsPart, StreamMessage } from './types.js';
 import { TERMINAL_STATUSES } from './types.js';
 
 export interface JobServiceOptions {
@@ -73,7 +74,9 @@ export class JobService {
       if (existing) return { job: this.checkSameSpec(existing, spec, idempotencyKey), created: false };
     }
     const details = await this.checkData(tenant, spec);
-    await this.checkStorage(tenant, spec);
+    // Checked rows leave the spec here: the record keeps their count and digest, the store keeps them apart.
+    const detached = detachInlineRows(spec);
+    await this.checkStorage(tenant, spec, detached.rows);
     const queued = await store.countQueued();
     if (queued >= this.opts.maxQueued) {
       throw new QueueFullError(
@@ -84,8 +87,8 @@ export class JobService {
     const now = new Date().toISOString();
     // A job without a seed gets one drawn and recorded, so that it can be replayed exactly.
     const seed = spec.seed ?? randomInt(0, 2 ** 32);
-    const record = { ...newJobRecord({ id: randomUUID(), tenant, spec, seed, now }), details };
-    const result = await store.createJob(record, idempotencyKey);
+    const record = { ...newJobRecord({ id: randomUUID(), tenant, spec: detached.spec, seed, now }), details };
+    const result = await store.createJob(record, idempotencyKey, detached.rows);
     if (!result.created) return { job: this.checkSameSpec(result.job, spec, idempotencyKey!), created: false };
     bus.publish({ kind: 'jobs' });
     return result;
@@ -111,16 +114,18 @@ export class JobService {
     return spec.warmStart ? { warmStart: await this.resolveWarmStart(tenant, spec) } : null;
   }
 
-  /** A job whose checkpoints alone would take the tenant past its storage quota is refused before it runs. */
-  private async checkStorage(tenant: string, spec: JobSpec): Promise<void> {
+  /** A job whose inline rows and checkpoints would take the tenant past its storage quota is refused before it runs. */
+  private async checkStorage(tenant: string, spec: JobSpec, rows: JobRows): Promise<void> {
     const quota = this.opts.tenantMaxStoredBytes;
     if (quota <= 0) return;
-    const needed = estimatedCheckpointBytes(spec);
+    const rowBytes = Object.values(rows).reduce((n, r) => n + (r ? r.x.byteLength + r.y.byteLength : 0), 0);
+    const needed = estimatedCheckpointBytes(spec) + rowBytes;
     const { bytes } = await this.opts.store.tenantUsage(tenant);
     if (bytes + needed > quota) {
       const count = spec.checkpointEvery ? Math.floor((spec.training.epochs - 1) / spec.checkpointEvery) + 1 : 1;
+      const what = `${rowBytes > 0 ? `inline rows (${rowBytes} bytes as float64) and ` : ''}${count} checkpoint${count === 1 ? '' : 's'}`;
       throw new StorageQuotaError(
-        `storage quota exceeded: this job's ${count} checkpoint${count === 1 ? '' : 's'} would store about ${needed} bytes ` +
+        `storage quota exceeded: this job's ${what} would store about ${needed} bytes ` +
           `and the tenant already stores ${bytes}, above the limit of ${quota} bytes (TENANT_MAX_STORED_BYTES); ` +
           `${spec.checkpointEvery ? 'raise checkpointEvery, ' : ''}delete jobs or datasets to free space`,
       );
@@ -172,7 +177,8 @@ export class JobService {
   /** Reusing an Idempotency-Key for a different request is a client bug worth telling about (as Stripe does). */
   private checkSameSpec(existing: JobRecord, spec: JobSpec, key: string): JobRecord {
     const { seed: storedSeed, ...stored } = existing.spec;
-    const { seed, ...incoming } = spec;
+    // Inline rows compare by their digest (the stored record has no rows to compare with).
+    const { seed, ...incoming } = detachInlineRows(spec).spec;
     if (canonical(stored) !== canonical(incoming) || (seed !== undefined && seed !== storedSeed)) {
       throw new ConflictError(
         `Idempotency-Key ${JSON.stringify(key)} was already used for job ${existing.id} with a different spec`,
@@ -188,6 +194,18 @@ export class JobService {
 
   list(query: ListJobsQuery): Promise<Page<JobRecord>> {
     return this.opts.store.listJobs(query);
+  }
+
+  async rows(
+    tenant: string,
+    id: string,
+    part: RowsPart,
+    offset: number,
+    limit: number,
+  ): Promise<{ job: JobRecord; page: { total: number; rows: PackedRows } | null } | null> {
+    const job = await this.opts.store.getJob(tenant, id);
+    if (!job) return null;
+    return { job, page: await this.opts.store.getJobRows(id, part, offset, limit) };
   }
 
   async metrics(tenant: string, id: string): Promise<EpochEvent[] | null> {

@@ -24,7 +24,8 @@ import type { WorkerPool } from '../pool/pool.js';
 import type { EventBus } from './bus.js';
 import { InvalidInputError, LeaseLostError, StorageQuotaError } from './errors.js';
 import { statusMessage } from './feed.js';
-import type { Fence, JobError, JobRecord, JobStore, RunPatch } from './types.js';
+import { toTrainingData } from './inline-rows.js';
+import type { Fence, JobError, JobRecord, JobStore, RowsPart, RunPatch } from './types.js';
 
 /** The subset of pino the runtime uses (pino.Logger satisfies it). */
 export interface RuntimeLogger {
@@ -317,8 +318,8 @@ export class RunSupervisor {
   }
 
   /**
-   * What the worker needs beyond the spec, read from the store: the rows of a dataset the job trains or validates
-   * on, and a warm start's weights (not when resuming: the resume point has the weights). Something removed since
+   * What the worker needs beyond the spec, read from the store: the rows it trains or validates on (a dataset's, or
+   * the job's own inline rows, kept apart from its record), and a warm start's weights (not when resuming: the resume point has the weights). Something removed since
    * the job was accepted fails it with invalid_data.
    */
   private async resolveInputs(job: JobRecord, resuming: boolean): Promise<RunInputs> {
@@ -330,10 +331,17 @@ export class RunSupervisor {
       if (problem || !ds) throw new InvalidInputError(problem!);
       return { n: ds.rows, x: toFloat32(ds.x, ds.inputDim), y: toFloat32(ds.y, ds.outputDim) };
     };
+    const inlineOf = async (part: RowsPart): Promise<TrainingData> => {
+      const stored = await store.getJobRows(job.id, part);
+      if (!stored) throw new InvalidInputError(`the job's inline ${part === 'validation' ? 'validation ' : ''}rows are missing from the store`);
+      return toTrainingData(stored.rows);
+    };
     const inputs: RunInputs = {};
     if (spec.data.kind === 'dataset') inputs.data = await rowsOf(spec.data.id, 'data');
+    if (spec.data.kind === 'inline') inputs.data = await inlineOf('data');
     const v = spec.training.validation;
     if (v?.kind === 'dataset') inputs.validationData = await rowsOf(v.id, 'validation');
+    if (v?.kind === 'inline') inputs.validationData = await inlineOf('validation');
     const from = job.details?.warmStart;
     if (from && !resuming) {
       const ckpt = await store.getCheckpoint(from.jobId, from.epoch);

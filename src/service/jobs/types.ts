@@ -2,7 +2,7 @@
  * The seam between the HTTP layer (routes) and the job runtime (store, pool, training). Routes depend only on
  * these types; the runtime implements them. Tenancy is part of every call so that no route can forget it.
  */
-import type { JobSpec } from '../../spec/job-spec.js';
+import type { JobSpec, StoredJobSpec } from '../../spec/job-spec.js';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
@@ -18,8 +18,11 @@ export interface JobRecord {
   tenant: string;
   name: string | null;
   status: JobStatus;
-  /** Normalised spec, with the resolved seed (a job without a seed gets one drawn and recorded, so it can be replayed). */
-  spec: JobSpec & { seed: number };
+  /**
+   * Normalised spec, with the resolved seed (a job without a seed gets one drawn and recorded, so it can be replayed)
+   * and its inline rows summarised: the rows are stored apart (JobStore.getJobRows).
+   */
+  spec: StoredJobSpec;
   epoch: number; // epochs completed
   epochs: number;
   lastLoss: number | null;
@@ -92,6 +95,21 @@ export interface Dataset extends DatasetRecord {
   x: number[][];
   y: number[][];
 }
+
+/** Which inline rows of a job: its training data, or its `training.validation` rows. */
+export type RowsPart = 'data' | 'validation';
+
+/** Rows as stored: float64 little-endian, row-major (exact for any JSON number). */
+export interface PackedRows {
+  rows: number;
+  inputDim: number;
+  outputDim: number;
+  x: Uint8Array;
+  y: Uint8Array;
+}
+
+/** A job's inline rows, stored beside its record. */
+export type JobRows = Partial<Record<RowsPart, PackedRows>>;
 
 export interface ListJobsQuery {
   tenant: string;
@@ -226,12 +244,18 @@ export interface WebhookStore {
 export interface JobStore extends JobQueue, WebhookStore {
   /** 'sqlite' or 'postgres', for logs and /readyz. */
   readonly kind: string;
-  createJob(job: JobRecord, idempotencyKey?: string): Promise<{ job: JobRecord; created: boolean }>;
+  /** The job and its inline rows, in one transaction (when the key was used already: that job, nothing written). */
+  createJob(job: JobRecord, idempotencyKey?: string, rows?: JobRows): Promise<{ job: JobRecord; created: boolean }>;
   getJob(tenant: string, id: string): Promise<JobRecord | null>;
   listJobs(query: ListJobsQuery): Promise<Page<JobRecord>>;
   /** Jobs not finished yet (queued or running), any tenant, oldest first. */
   listUnfinishedJobs(): Promise<JobRecord[]>;
-  /** Removes the job and its rows: epochs, checkpoints, resume point, webhook deliveries (pending ones are dropped). */
+  /**
+   * A job's inline rows (null when it has none of that part): `limit` rows from `offset` (all when absent), with the
+   * part's total row count. Only the rows asked for are read.
+   */
+  getJobRows(jobId: string, part: RowsPart, offset?: number, limit?: number): Promise<{ total: number; rows: PackedRows } | null>;
+  /** Removes the job and its rows: inline rows, epochs, checkpoints, resume point, webhook deliveries (pending ones are dropped). */
   deleteJob(tenant: string, id: string): Promise<boolean>;
 
   /**
@@ -275,6 +299,17 @@ export interface JobManager {
   get(tenant: string, id: string): Promise<JobRecord | null>;
   list(query: ListJobsQuery): Promise<Page<JobRecord>>;
   metrics(tenant: string, id: string): Promise<EpochEvent[] | null>;
+  /**
+   * A page of a job's inline rows (GET /v1/jobs/:id/data): null when the job does not exist for this tenant; `page`
+   * null when the job has no inline rows of that part.
+   */
+  rows(
+    tenant: string,
+    id: string,
+    part: RowsPart,
+    offset: number,
+    limit: number,
+  ): Promise<{ job: JobRecord; page: { total: number; rows: PackedRows } | null } | null>;
   cancel(tenant: string, id: string): Promise<JobRecord | null>;
   delete(tenant: string, id: string): Promise<boolean>;
   /**

@@ -3,7 +3,7 @@
  * the routes answer with these, and the stores build webhook bodies with them inside the terminal transaction.
  */
 import type { z } from 'zod';
-import type { jobSchema, jobSummarySchema } from '../schemas/jobs.js';
+import type { jobSchema } from '../schemas/jobs.js';
 import type { JobRecord } from './types.js';
 
 export const finiteOrNull = (value: number | null | undefined): number | null =>
@@ -39,11 +39,3 @@ export function toJobView(job: JobRecord): z.output<typeof jobSchema> {
     links: jobLinks(job.id),
   };
 }
-
-/** For lists: the same, with inline rows replaced by their count. */
-export function toJobSummary(job: JobRecord): z.output<typeof jobSummarySchema> {
-  const view = toJobView(job);
-  const { data } = view.spec;
-  return { ...view, spec: { ...view.spec, data: data.kind === 'inline' ? { kind: 'inline', rows: data.x.length } : data } };
-}
-

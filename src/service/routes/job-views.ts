@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { JobManager, JobRecord } from '../jobs/types.js';
 import { notFound } from '../plugins/errors.js';
 
-export { finiteOrNull, jobLinks, toJobSummary, toJobView } from '../jobs/views.js';
+export { finiteOrNull, jobLinks, toJobView } from '../jobs/views.js';
 
 /** JSON with sorted keys, for comparing two specs regardless of key order. */
 export function canonicalJson(value: unknown): string {

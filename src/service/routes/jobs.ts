@@ -1,14 +1,14 @@
 /** /v1/jobs: submit, list, read, metrics, cancel, delete. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { jobSpecSchema, type JobSpec } from '../../spec/job-spec.js';
-import { TERMINAL_STATUSES, type JobRecord } from '../jobs/types.js';
-import { jobResponseSerializerCompiler } from '../body/json-body.js';
+import { jobSpecSchema } from '../../spec/job-spec.js';
+import { TERMINAL_STATUSES } from '../jobs/types.js';
+import { unpackMatrix } from '../store/codec.js';
 import { checkJobSpec } from '../limits.js';
 import { ApiError, notFound, validationError } from '../plugins/errors.js';
 import { errors, idParamsSchema } from '../schemas/common.js';
-import { fromEpochQuerySchema, jobPageSchema, jobSchema, listJobsQuerySchema, metricsSchema } from '../schemas/jobs.js';
-import { canonicalJson, finiteOrNull, logJobId, toJobSummary, toJobView, getJobOr404 } from './job-views.js';
+import { fromEpochQuerySchema, jobPageSchema, jobRowsQuerySchema, jobRowsSchema, jobSchema, listJobsQuerySchema, metricsSchema } from '../schemas/jobs.js';
+import { finiteOrNull, logJobId, toJobView, getJobOr404 } from './job-views.js';
 
 const idempotencyHeaders = z.looseObject({
   'idempotency-key': z
@@ -19,12 +19,8 @@ const idempotencyHeaders = z.looseObject({
     .describe('Retrying a POST with the same key returns the same job (200) instead of creating another'),
 });
 
-/** Same spec, ignoring a seed the server drew when the request had none. */
-function sameSpec(stored: JobRecord['spec'], submitted: JobSpec): boolean {
-  const storedCopy: Partial<JobRecord['spec']> = { ...stored };
-  if (submitted.seed === undefined) delete storedCopy.seed;
-  return canonicalJson(storedCopy) === canonicalJson(submitted);
-}
+/** A page of GET /v1/jobs/:id/data holds at most this many numbers (x and y): a few MB of JSON at most. */
+export const ROWS_PAGE_MAX_VALUES = 100_000;
 
 export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
   const { manager, store, config } = app.gradloom;
@@ -35,7 +31,6 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
     '/jobs',
     {
       config: { bodyMatrices: 'job' },
-      serializerCompiler: jobResponseSerializerCompiler,
       schema: {
         tags: ['jobs'],
         summary: 'Submit a training job',
@@ -59,16 +54,8 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
       const key = request.headers['idempotency-key'];
       const { job, created } = await manager.submit(request.tenant, spec, key);
       request.log.info({ jobId: job.id, created }, created ? 'job submitted' : 'idempotent replay');
-      if (!created) {
-        if (!sameSpec(job.spec, spec))
-          throw new ApiError(
-            422,
-            'idempotency_key_reused',
-            `Idempotency-Key ${JSON.stringify(key)} was already used for job ${job.id} with a different body; use a new key for a new job`,
-            { jobId: job.id },
-          );
-        reply.header('idempotent-replayed', 'true');
-      }
+      // A different body under a used key was refused by the manager (422 idempotency_key_reused).
+      if (!created) reply.header('idempotent-replayed', 'true');
       reply.header('location', `/v1/jobs/${job.id}`);
       return reply.code(created ? 201 : 200).send(toJobView(job));
     },
@@ -80,7 +67,7 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ['jobs'],
         summary: 'List jobs, newest first',
-        description: 'Items are summaries: inline training data is reduced to its row count (GET /v1/jobs/:id has it all).',
+        description: 'Jobs as GET /v1/jobs/:id shows them (inline rows summarised; GET /v1/jobs/:id/data has them).',
         querystring: listJobsQuerySchema,
         response: { 200: jobPageSchema, ...errors(400) },
       },
@@ -88,14 +75,13 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request) => {
       const { limit, cursor, status, tag, name } = request.query;
       const page = await manager.list({ tenant: request.tenant, limit, cursor, status, tag, name });
-      return { items: page.items.map(toJobSummary), nextCursor: page.nextCursor };
+      return { items: page.items.map(toJobView), nextCursor: page.nextCursor };
     },
   );
 
   app.get(
     '/jobs/:id',
     {
-      serializerCompiler: jobResponseSerializerCompiler,
       schema: {
         tags: ['jobs'],
         summary: 'A job: status, progress, last loss, timings, error',
@@ -104,6 +90,50 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => toJobView(await getJobOr404(manager, request.tenant, request.params.id)),
+  );
+
+  app.get(
+    '/jobs/:id/data',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: "The job's inline rows, a page at a time",
+        description:
+          'The rows a job was submitted with inline (`data`, or `training.validation` with ?part=validation), exactly as ' +
+          'sent. The job record keeps only their count and SHA-256 (spec.data), so reading or listing jobs never carries ' +
+          `them. A page holds at most ${ROWS_PAGE_MAX_VALUES.toLocaleString('en')} numbers; follow nextOffset. 409 ` +
+          '`data_unavailable` when that part of the spec is not inline rows (random data, a dataset, a fraction).',
+        params: idParamsSchema,
+        querystring: jobRowsQuerySchema,
+        response: { 200: jobRowsSchema, ...errors(400, 404, 409) },
+      },
+    },
+    async (request) => {
+      const { part, offset, limit } = request.query;
+      const job = await getJobOr404(manager, request.tenant, request.params.id);
+      const { inputDim, outputDim } = job.spec.model;
+      const pageMax = Math.max(1, Math.floor(ROWS_PAGE_MAX_VALUES / (inputDim + outputDim)));
+      const found = await manager.rows(request.tenant, job.id, part, offset, Math.min(limit ?? pageMax, pageMax));
+      if (!found) throw notFound('job', request.params.id);
+      if (!found.page) {
+        const kind = part === 'data' ? job.spec.data.kind : (job.spec.training.validation?.kind ?? 'none');
+        throw new ApiError(
+          409,
+          'data_unavailable',
+          `job ${job.id} has no inline ${part === 'data' ? 'training' : 'validation'} rows: its ${part === 'data' ? 'spec.data' : 'spec.training.validation'} is ${kind === 'none' ? 'absent' : `of kind "${kind}"`}`,
+        );
+      }
+      const { total, rows } = found.page;
+      const end = Math.min(total, offset) + rows.rows;
+      return {
+        part,
+        total,
+        offset: Math.min(total, offset),
+        x: unpackMatrix(rows.x, rows.rows, rows.inputDim),
+        y: unpackMatrix(rows.y, rows.rows, rows.outputDim),
+        nextOffset: end < total ? end : null,
+      };
+    },
   );
 
   app.get(
@@ -136,7 +166,6 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/jobs/:id/cancel',
     {
-      serializerCompiler: jobResponseSerializerCompiler,
       schema: {
         tags: ['jobs'],
         summary: 'Cancel a queued or running job',

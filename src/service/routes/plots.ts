@@ -9,6 +9,7 @@ import { parseSafetensors } from '../../engine/safetensorsFormat.js';
 import { renderFitPlot, renderLossPlot } from '../plots/index.js';
 import { ApiError, notFound } from '../plugins/errors.js';
 import { errors, idParamsSchema, queryInteger } from '../schemas/common.js';
+import { unpackMatrix } from '../store/codec.js';
 
 const flag = z
   .enum(['0', '1', 'true', 'false'])
@@ -93,8 +94,13 @@ export const plotRoutes: FastifyPluginAsyncZod = async (app) => {
       }
       let x: number[][];
       let y: number[][];
-      if (data.kind === 'inline') ({ x, y } = data);
-      else if (data.kind === 'dataset') {
+      if (data.kind === 'inline') {
+        // 1-input rows: two numbers each, so even the largest body is a few MB here.
+        const stored = await store.getJobRows(job.id, 'data');
+        if (!stored) throw new ApiError(409, 'data_unavailable', `job ${job.id}'s inline rows are missing from the store; there are no points to draw`);
+        x = unpackMatrix(stored.rows.x, stored.rows.rows, 1);
+        y = unpackMatrix(stored.rows.y, stored.rows.rows, 1);
+      } else if (data.kind === 'dataset') {
         const dataset = await store.getDataset(request.tenant, data.id);
         if (!dataset) throw new ApiError(409, 'data_unavailable', `dataset ${data.id} used by job ${job.id} was deleted; there are no points to draw`);
         ({ x, y } = dataset);

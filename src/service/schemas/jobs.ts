@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { datasetDataSchema, jobSpecSchema, randomDataSchema } from '../../spec/job-spec.js';
+import { storedJobSpecSchema } from '../../spec/job-spec.js';
 import { queryInteger, timestamp } from './common.js';
 
 export const jobStatusSchema = z
@@ -48,7 +48,9 @@ export const jobSchema = z
     id: z.string(),
     name: z.string().nullable(),
     status: jobStatusSchema,
-    spec: jobSpecSchema.extend({ seed: z.number().int().describe('The seed used (drawn when the request had none)') }),
+    spec: storedJobSpecSchema.describe(
+      'The spec as submitted, with defaults filled in and the seed used; inline rows are summarised as {kind: "inline", rows, sha256} (GET /v1/jobs/:id/data returns them)',
+    ),
     epoch: z.number().int().describe('Epochs completed'),
     epochs: z.number().int().describe('Epochs requested'),
     lastLoss: z.number().nullable().describe('Loss of the last completed epoch; null before the first or when not finite'),
@@ -61,19 +63,6 @@ export const jobSchema = z
     links: jobLinksSchema,
   })
   .meta({ id: 'Job' });
-
-/** A list shows many jobs: inline rows (up to MAX_BODY_BYTES each) are reduced to their count. */
-export const inlineDataSummarySchema = z
-  .object({ kind: z.literal('inline'), rows: z.number().int().describe('Rows of x (and y); GET /v1/jobs/:id has the data') })
-  .describe('Inline data, summarised');
-
-export const jobSummarySchema = jobSchema
-  .extend({
-    spec: jobSchema.shape.spec.extend({
-      data: z.discriminatedUnion('kind', [inlineDataSummarySchema, randomDataSchema, datasetDataSchema]),
-    }),
-  })
-  .meta({ id: 'JobSummary', description: 'A job as GET /v1/jobs lists it: inline data reduced to its row count' });
 
 export const listJobsQuerySchema = z.object({
   limit: queryInteger({ min: 1, max: 100 }).default(20).describe('Page size, 1..100; 20 when absent'),
@@ -89,10 +78,32 @@ export const listJobsQuerySchema = z.object({
 
 export const jobPageSchema = z
   .object({
-    items: z.array(jobSummarySchema),
+    items: z.array(jobSchema),
     nextCursor: z.string().nullable().describe('Pass as ?cursor= for the next page; null on the last page'),
   })
   .meta({ id: 'JobPage' });
+
+export const jobRowsQuerySchema = z.object({
+  part: z
+    .enum(['data', 'validation'])
+    .default('data')
+    .describe("data: the training rows (spec.data); validation: the rows of spec.training.validation; data when absent"),
+  offset: queryInteger({ min: 0 }).default(0).describe('First row (0-based); 0 when absent'),
+  limit: queryInteger({ min: 1 })
+    .optional()
+    .describe('Rows at most; as many as fit in one page when absent (a page holds at most 100,000 numbers of x and y)'),
+});
+
+export const jobRowsSchema = z
+  .object({
+    part: z.enum(['data', 'validation']),
+    total: z.number().int().describe('Rows of this part in all'),
+    offset: z.number().int(),
+    x: z.array(z.array(z.number())).describe('Rows [offset, offset + x.length) of x, as submitted'),
+    y: z.array(z.array(z.number())).describe('The same rows of y'),
+    nextOffset: z.number().int().nullable().describe('Pass as ?offset= for the next page; null after the last row'),
+  })
+  .meta({ id: 'JobRows', description: "A page of a job's inline rows, exactly as submitted (stored as float64)" });
 
 export const epochMetricSchema = z.object({
   epoch: z.number().int().describe('1-based'),

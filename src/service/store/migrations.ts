@@ -3,8 +3,13 @@
  * Never edit a shipped migration: append a new one (databases in the field have already run the old ones).
  */
 import type Database from 'better-sqlite3';
+import { detachInlineRows } from '../jobs/inline-rows.js';
+import type { JobRows } from '../jobs/types.js';
 
-const MIGRATIONS: string[] = [
+/** SQL, or a step that needs code (it runs inside the migration's transaction too). */
+type Migration = string | ((db: Database.Database) => void);
+
+const MIGRATIONS: Migration[] = [
   // 1: jobs, their loss history, checkpoints, crash-recovery snapshots and datasets.
   `
   CREATE TABLE jobs (
@@ -107,7 +112,50 @@ const MIGRATIONS: string[] = [
   `
   CREATE TABLE shared_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL, created_at TEXT NOT NULL);
   `,
+  // 5: inline rows move out of the stored spec into job_rows (the spec keeps {kind: "inline", rows, sha256}).
+  (db) => {
+    db.exec(`
+      CREATE TABLE job_rows (
+        job_id TEXT NOT NULL,
+        part TEXT NOT NULL,            -- 'data' | 'validation'
+        tenant TEXT NOT NULL,          -- for storage quotas without a join
+        rows INTEGER NOT NULL,
+        input_dim INTEGER NOT NULL,
+        output_dim INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        x BLOB NOT NULL,
+        y BLOB NOT NULL,
+        PRIMARY KEY (job_id, part)
+      );
+      CREATE INDEX job_rows_tenant ON job_rows (tenant);
+    `);
+    const rewrite = db.prepare('UPDATE jobs SET spec = ? WHERE id = ?');
+    const select = db.prepare(
+      `SELECT id, tenant, spec FROM jobs
+       WHERE json_extract(spec, '$.data.kind') = 'inline' OR json_extract(spec, '$.training.validation.kind') = 'inline'`,
+    );
+    for (const row of select.iterate() as Iterable<{ id: string; tenant: string; spec: string }>) {
+      const { spec, rows } = detachInlineRows(JSON.parse(row.spec));
+      insertJobRows(db, row.id, row.tenant, rows);
+      rewrite.run(JSON.stringify(spec), row.id);
+    }
+  },
 ];
+
+const blob = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
+
+/** A job's inline rows into job_rows (used by createJob and by migration 5). */
+export function insertJobRows(db: Database.Database, jobId: string, tenant: string, rows: JobRows): void {
+  const insert = db.prepare(
+    `INSERT INTO job_rows (job_id, part, tenant, rows, input_dim, output_dim, bytes, x, y)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  for (const [part, r] of Object.entries(rows)) {
+    if (!r) continue;
+    const bytes = r.x.byteLength + r.y.byteLength;
+    insert.run(jobId, part, tenant, r.rows, r.inputDim, r.outputDim, bytes, blob(r.x), blob(r.y));
+  }
+}
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -122,10 +170,11 @@ export function migrate(db: Database.Database): void {
   }
   if (!row) db.prepare('INSERT INTO schema_version (version) VALUES (0)').run();
   while (current < MIGRATIONS.length) {
-    const sql = MIGRATIONS[current]!;
+    const step = MIGRATIONS[current]!;
     const next = current + 1;
     db.transaction(() => {
-      db.exec(sql);
+      if (typeof step === 'string') db.exec(step);
+      else step(db);
       db.prepare('UPDATE schema_version SET version = ?').run(next);
     })();
     current = next;

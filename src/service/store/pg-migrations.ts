@@ -3,7 +3,7 @@
  * run under one advisory lock, so when several nodes start at once one migrates and the others wait, then find
  * nothing left to do. Never edit a shipped migration: append a new one (databases in the field have run the old ones).
  *
- * The schema mirrors the SQLite one (src/service/store/migrations.ts, versions 1 to 3) with PostgreSQL types:
+ * The schema mirrors the SQLite one (src/service/store/migrations.ts) with PostgreSQL types:
  * - JobRecord timestamps and JSON documents (spec, error, columns) are TEXT: the record round-trips byte for byte
  *   (jsonb would reorder keys, timestamptz would reformat the strings). Only the lease expiry is a timestamptz,
  *   because it is compared with the database clock.
@@ -13,10 +13,13 @@
  *   checkpoints and resume_states is already fenced on the job row, so the per-row FK check would buy nothing.
  */
 import type pg from 'pg';
+import { detachInlineRows } from '../jobs/inline-rows.js';
 
 export interface PgMigration {
   name: string;
   sql: string;
+  /** A step that needs code, run after `sql` in the same transaction. */
+  run?: (client: pg.ClientBase) => Promise<void>;
 }
 
 export const PG_MIGRATIONS: PgMigration[] = [
@@ -136,6 +139,43 @@ export const PG_MIGRATIONS: PgMigration[] = [
     CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
     `,
   },
+  {
+    name: 'inline rows apart from the job spec (job_rows)',
+    sql: `
+    CREATE TABLE job_rows (
+      job_id text NOT NULL,
+      part text NOT NULL,            -- 'data' | 'validation'
+      tenant text NOT NULL,          -- for storage quotas without a join
+      rows integer NOT NULL,
+      input_dim integer NOT NULL,
+      output_dim integer NOT NULL,
+      bytes bigint NOT NULL,
+      x bytea NOT NULL,
+      y bytea NOT NULL,
+      PRIMARY KEY (job_id, part)
+    );
+    CREATE INDEX job_rows_tenant ON job_rows (tenant);
+    `,
+    // Jobs stored before: their rows move out of the spec, which keeps {kind: "inline", rows, sha256}.
+    run: async (client) => {
+      const { rows: jobs } = await client.query<{ id: string; tenant: string; spec: string }>(
+        `SELECT id, tenant, spec FROM jobs
+         WHERE spec::json #>> '{data,kind}' = 'inline' OR spec::json #>> '{training,validation,kind}' = 'inline'`,
+      );
+      for (const job of jobs) {
+        const { spec, rows } = detachInlineRows(JSON.parse(job.spec));
+        for (const [part, r] of Object.entries(rows)) {
+          if (!r) continue;
+          await client.query(
+            `INSERT INTO job_rows (job_id, part, tenant, rows, input_dim, output_dim, bytes, x, y)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+            [job.id, part, job.tenant, r.rows, r.inputDim, r.outputDim, r.x.byteLength + r.y.byteLength, r.x, r.y],
+          );
+        }
+        await client.query('UPDATE jobs SET spec = $1 WHERE id = $2', [JSON.stringify(spec), job.id]);
+      }
+    },
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;
@@ -172,6 +212,7 @@ export async function migratePostgres(client: pg.ClientBase, schema?: string): P
       await client.query('BEGIN');
       try {
         await client.query(m.sql);
+        await m.run?.(client);
         await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [v, m.name]);
         await client.query('COMMIT');
       } catch (err) {

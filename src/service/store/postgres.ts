@@ -29,10 +29,13 @@ import type {
   EpochEvent,
   Fence,
   JobRecord,
+  JobRows,
   JobStore,
   LeaseState,
   ListJobsQuery,
   Page,
+  PackedRows,
+  RowsPart,
   RunPatch,
   WebhookAttemptOutcome,
   WebhookDelivery,
@@ -160,8 +163,8 @@ export class PostgresJobStore implements JobStore {
     }
   }
 
-  async createJob(job: JobRecord, idempotencyKey?: string): Promise<{ job: JobRecord; created: boolean }> {
-    const params = [
+  async createJob(job: JobRecord, idempotencyKey?: string, rows: JobRows = {}): Promise<{ job: JobRecord; created: boolean }> {
+    const params: unknown[] = [
       job.id, job.tenant, job.name, job.status, JSON.stringify(job.spec), job.epoch, job.epochs, job.lastLoss,
       job.createdAt, job.startedAt, job.finishedAt, job.updatedAt, job.error === null ? null : JSON.stringify(job.error),
       job.version, idempotencyKey ?? null, job.details ? JSON.stringify(job.details) : null,
@@ -169,18 +172,36 @@ export class PostgresJobStore implements JobStore {
     const insert = `INSERT INTO jobs (id, tenant, name, status, spec, epoch, epochs, last_loss, created_at, started_at,
         finished_at, updated_at, error, version, idempotency_key, details)
       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`;
+    // The inline rows go in the same statement (a data-modifying CTE): both or neither, and none when the
+    // idempotency key's conflict inserted no job.
+    const parts = Object.entries(rows).filter((e): e is [RowsPart, PackedRows] => e[1] !== undefined);
+    const values = parts.map(([part, r]) => {
+      const at = params.length;
+      params.push(part, r.rows, r.inputDim, r.outputDim, r.x.byteLength + r.y.byteLength, asBuffer(r.x), asBuffer(r.y));
+      return `($${at + 1}::text, $${at + 2}::int, $${at + 3}::int, $${at + 4}::int, $${at + 5}::bigint, $${at + 6}::bytea, $${at + 7}::bytea)`;
+    });
+    const withRows = (statement: string): string =>
+      parts.length === 0
+        ? statement
+        : `WITH j AS (${statement}),
+             r AS (INSERT INTO job_rows (job_id, part, tenant, rows, input_dim, output_dim, bytes, x, y)
+                   SELECT j.id, v.part, j.tenant, v.rows, v.input_dim, v.output_dim, v.bytes, v.x, v.y
+                   FROM j CROSS JOIN (VALUES ${values.join(', ')}) AS v (part, rows, input_dim, output_dim, bytes, x, y))
+           SELECT * FROM j`;
     if (idempotencyKey === undefined) {
-      const { rows } = await this.q<JobRow>(`${insert} RETURNING ${JOB_COLS}`, params);
-      return { job: rowToJob(rows[0]!), created: true };
+      const { rows: inserted } = await this.q<JobRow>(withRows(`${insert} RETURNING ${JOB_COLS}`), params);
+      return { job: rowToJob(inserted[0]!), created: true };
     }
     // Two nodes submitting the same key at once: one inserts, the other finds its row (no unique-violation error).
     for (let tries = 0; ; tries++) {
-      const { rows } = await this.q<JobRow>(
-        `${insert} ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-         RETURNING ${JOB_COLS}`,
+      const { rows: inserted } = await this.q<JobRow>(
+        withRows(
+          `${insert} ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+           RETURNING ${JOB_COLS}`,
+        ),
         params,
       );
-      if (rows[0]) return { job: rowToJob(rows[0]), created: true };
+      if (inserted[0]) return { job: rowToJob(inserted[0]), created: true };
       const existing = await this.findJobByIdempotencyKey(job.tenant, idempotencyKey);
       if (existing) return { job: existing, created: false };
       // The conflicting row was deleted between the two statements: try the insert again (a few times at most).
@@ -415,12 +436,33 @@ export class PostgresJobStore implements JobStore {
     await this.q('SELECT 1');
   }
 
+  async getJobRows(jobId: string, part: RowsPart, offset = 0, limit?: number): Promise<{ total: number; rows: PackedRows } | null> {
+    const head = await this.q<{ rows: number; input_dim: number; output_dim: number }>(
+      'SELECT rows, input_dim, output_dim FROM job_rows WHERE job_id = $1 AND part = $2',
+      [jobId, part],
+    );
+    const h = head.rows[0];
+    if (!h) return null;
+    const from = Math.min(Math.max(0, offset), h.rows);
+    const count = Math.min(h.rows - from, limit ?? h.rows);
+    // substring on bytea counts bytes (1-based): only the rows asked for leave the database.
+    const { rows } = await this.q<{ x: Buffer; y: Buffer }>(
+      `SELECT substring(x FROM $3::int FOR $4::int) AS x, substring(y FROM $5::int FOR $6::int) AS y
+       FROM job_rows WHERE job_id = $1 AND part = $2`,
+      [jobId, part, from * h.input_dim * 8 + 1, count * h.input_dim * 8, from * h.output_dim * 8 + 1, count * h.output_dim * 8],
+    );
+    const r = rows[0];
+    if (!r) return null;
+    return { total: h.rows, rows: { rows: count, inputDim: h.input_dim, outputDim: h.output_dim, x: r.x, y: r.y } };
+  }
+
   async deleteJob(tenant: string, id: string): Promise<boolean> {
     return this.tx(async (query) => {
       // Deleting the row first takes its lock: a fenced write in flight commits first (and is deleted below) or
       // waits and then finds no job (LeaseLostError). Each DELETE below sees what committed before it.
       const { rowCount } = await query('DELETE FROM jobs WHERE tenant = $1 AND id = $2', [tenant, id]);
       if (!rowCount) return false;
+      await query('DELETE FROM job_rows WHERE job_id = $1', [id]);
       await query('DELETE FROM epochs WHERE job_id = $1', [id]);
       await query('DELETE FROM checkpoints WHERE job_id = $1', [id]);
       await query('DELETE FROM resume_states WHERE job_id = $1', [id]);
@@ -613,7 +655,8 @@ export class PostgresJobStore implements JobStore {
          + COALESCE((SELECT sum(c.bytes) FROM checkpoints c JOIN jobs j ON j.id = c.job_id WHERE j.tenant = $1), 0)
          + COALESCE((SELECT sum(octet_length(r.safetensors) + octet_length(r.state)) FROM resume_states r
                      JOIN jobs j ON j.id = r.job_id WHERE j.tenant = $1), 0)
-         + COALESCE((SELECT sum(bytes) FROM datasets WHERE tenant = $1), 0) AS bytes,
+         + COALESCE((SELECT sum(bytes) FROM datasets WHERE tenant = $1), 0)
+         + COALESCE((SELECT sum(bytes) FROM job_rows WHERE tenant = $1), 0) AS bytes,
          (SELECT count(*)::int FROM jobs WHERE tenant = $1 AND status = 'queued') AS queued,
          (SELECT count(*)::int FROM jobs WHERE tenant = $1 AND status = 'running') AS running`,
       [tenant],

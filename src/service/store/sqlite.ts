@@ -28,10 +28,13 @@ import type {
   EpochEvent,
   Fence,
   JobRecord,
+  JobRows,
   JobStore,
   LeaseState,
   ListJobsQuery,
   Page,
+  PackedRows,
+  RowsPart,
   RunPatch,
   WebhookAttemptOutcome,
   WebhookDelivery,
@@ -39,7 +42,7 @@ import type {
 import { TERMINAL_STATUSES } from '../jobs/types.js';
 import { LeaseLostError } from '../jobs/errors.js';
 import { decodeCursor, encodeCursor, packMatrix, rowToDatasetRecord, rowToJob, unpackMatrix, type DatasetRowFields, type JobRowFields } from './codec.js';
-import { migrate } from './migrations.js';
+import { insertJobRows, migrate } from './migrations.js';
 import { dataDirError } from '../data-dir.js';
 import { newWebhookDelivery } from '../webhooks/payload.js';
 import { clipError, rowToDelivery, WEBHOOK_COLS, type WebhookDeliveryRow } from './webhook-rows.js';
@@ -85,7 +88,7 @@ export class SqliteJobStore implements JobStore {
     return String(this.db.pragma('journal_mode', { simple: true }));
   }
 
-  async createJob(job: JobRecord, idempotencyKey?: string): Promise<{ job: JobRecord; created: boolean }> {
+  async createJob(job: JobRecord, idempotencyKey?: string, rows: JobRows = {}): Promise<{ job: JobRecord; created: boolean }> {
     return this.db.transaction(() => {
       if (idempotencyKey !== undefined) {
         const existing = this.jobByKey(job.tenant, idempotencyKey);
@@ -105,6 +108,7 @@ export class SqliteJobStore implements JobStore {
           error: job.error === null ? null : JSON.stringify(job.error),
           key: idempotencyKey ?? null,
         });
+      insertJobRows(this.db, job.id, job.tenant, rows);
       return { job: this.jobById(job.id)!, created: true };
     })();
   }
@@ -320,11 +324,38 @@ export class SqliteJobStore implements JobStore {
     this.db.pragma(`user_version = ${this.pings}`);
   }
 
+  async getJobRows(jobId: string, part: RowsPart, offset = 0, limit?: number): Promise<{ total: number; rows: PackedRows } | null> {
+    const head = this.db
+      .prepare('SELECT rows, input_dim, output_dim FROM job_rows WHERE job_id = ? AND part = ?')
+      .get(jobId, part) as { rows: number; input_dim: number; output_dim: number } | undefined;
+    if (!head) return null;
+    const from = Math.min(Math.max(0, offset), head.rows);
+    const count = Math.min(head.rows - from, limit ?? head.rows);
+    // substr on a BLOB counts bytes (1-based): only the rows asked for leave the database.
+    const slice = this.db
+      .prepare('SELECT substr(x, ?, ?) AS x, substr(y, ?, ?) AS y FROM job_rows WHERE job_id = ? AND part = ?')
+      .get(from * head.input_dim * 8 + 1, count * head.input_dim * 8, from * head.output_dim * 8 + 1, count * head.output_dim * 8, jobId, part) as
+      | { x: Buffer | null; y: Buffer | null }
+      | undefined;
+    if (!slice) return null;
+    return {
+      total: head.rows,
+      rows: {
+        rows: count,
+        inputDim: head.input_dim,
+        outputDim: head.output_dim,
+        x: slice.x ?? new Uint8Array(0),
+        y: slice.y ?? new Uint8Array(0),
+      },
+    };
+  }
+
   async deleteJob(tenant: string, id: string): Promise<boolean> {
     return this.db.transaction(() => {
       const info = this.db.prepare('DELETE FROM jobs WHERE tenant = ? AND id = ?').run(tenant, id);
       if (info.changes === 0) return false;
       // Explicit rather than ON DELETE CASCADE so that databases created before foreign keys were enabled behave.
+      this.db.prepare('DELETE FROM job_rows WHERE job_id = ?').run(id);
       this.db.prepare('DELETE FROM epochs WHERE job_id = ?').run(id);
       this.db.prepare('DELETE FROM checkpoints WHERE job_id = ?').run(id);
       this.db.prepare('DELETE FROM resume_states WHERE job_id = ?').run(id);
@@ -512,8 +543,9 @@ export class SqliteJobStore implements JobStore {
        WHERE j.tenant = ?`,
     );
     const dsBytes = q('SELECT SUM(bytes) AS v FROM datasets WHERE tenant = ?');
+    const rowsBytes = q('SELECT SUM(bytes) AS v FROM job_rows WHERE tenant = ?');
     return {
-      bytes: jobBytes + epochBytes + ckptBytes + resumeBytes + dsBytes,
+      bytes: jobBytes + epochBytes + ckptBytes + resumeBytes + dsBytes + rowsBytes,
       queued: q(`SELECT COUNT(*) AS v FROM jobs WHERE tenant = ? AND status = 'queued'`),
       running: q(`SELECT COUNT(*) AS v FROM jobs WHERE tenant = ? AND status = 'running'`),
     };

@@ -3,7 +3,7 @@
  * that writes the job's terminal status, so the body is fixed then: every attempt sends the same bytes, and a job
  * deleted after it ended is still told about (its pending deliveries are dropped with it, see deleteJob).
  */
-import { toJobSummary } from '../jobs/views.js';
+import { toJobView } from '../jobs/views.js';
 import type { JobRecord, WebhookEvent } from '../jobs/types.js';
 
 export interface WebhookBody {
@@ -12,8 +12,8 @@ export interface WebhookBody {
   type: WebhookEvent;
   /** When the job's end was recorded (ISO 8601). */
   createdAt: string;
-  /** The job as GET /v1/jobs/:id shows it, with inline data and validation rows replaced by their count. */
-  data: { job: ReturnType<typeof toJobSummary> };
+  /** The job as GET /v1/jobs/:id shows it (inline rows summarised: their count and digest). */
+  data: { job: ReturnType<typeof toJobView> };
 }
 
 const EVENTS: Partial<Record<JobRecord['status'], WebhookEvent>> = {
@@ -31,14 +31,7 @@ export function webhookEventFor(status: JobRecord['status']): WebhookEvent | nul
 export function buildWebhookBody(job: JobRecord, deliveryId: string, createdAt: string): string {
   const type = webhookEventFor(job.status);
   if (!type) throw new Error(`job ${job.id} is ${job.status}: only a finished job has a webhook event`);
-  const summary = toJobSummary(job);
-  const validation = summary.spec.training.validation;
-  // Inline validation rows can be as large as the request that carried them; a notification needs only their count.
-  const training =
-    validation?.kind === 'inline'
-      ? { ...summary.spec.training, validation: { kind: 'inline', rows: validation.x.length } }
-      : summary.spec.training;
-  const body = { id: deliveryId, type, createdAt, data: { job: { ...summary, spec: { ...summary.spec, training } } } };
+  const body: WebhookBody = { id: deliveryId, type, createdAt, data: { job: toJobView(job) } };
   return JSON.stringify(body);
 }
 
