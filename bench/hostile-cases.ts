@@ -6,7 +6,7 @@
 
 export interface HostileCase {
   label: string;
-  method: 'POST';
+  method: 'POST' | 'GET';
   /** Path and query; `:job` is replaced by a trained job's id. */
   path: string;
   contentType: string;
@@ -74,5 +74,7 @@ export function hostileCases(options: { size?: number } = {}): HostileCase[] {
     csv('datasets: CSV 1e39', '/v1/datasets', 'a,b\n1e39,1\n'),
     json('jobs: valid, 16 MB of inline rows', '/v1/jobs', spec(`{"kind":"inline","x":[${xs}],"y":[${ys}]}`), 'accept'),
     csv('datasets: valid 16 MB CSV', '/v1/datasets', validCsv, 'accept'),
+    // After the valid 16 MB jobs (cases run in this order each round): reading them must not pay for their rows.
+    { label: 'jobs: list 100 (after the valid 16 MB jobs)', method: 'GET', path: '/v1/jobs?limit=100', contentType: '', body: Buffer.alloc(0), expect: 'accept' },
   ];
 }

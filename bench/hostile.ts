@@ -110,8 +110,8 @@ export async function driveHostile(options: {
     try {
       const res = await fetch(`${base}${c.path.replace(':job', options.job)}`, {
         method: c.method,
-        headers: { authorization: `Bearer ${key}`, 'content-type': c.contentType },
-        body: c.body,
+        headers: { authorization: `Bearer ${key}`, ...(c.method === 'POST' ? { 'content-type': c.contentType } : {}) },
+        body: c.method === 'POST' ? c.body : undefined,
         signal: AbortSignal.timeout(options.requestTimeoutMs ?? 300_000),
       });
       const body = Buffer.from(await res.arrayBuffer());

@@ -9,6 +9,7 @@ import { ConflictError, InvalidInputError, QueueFullError } from '../../src/serv
 import type { JobSpec } from '../../src/spec/job-spec.js';
 import { detachInlineRows } from '../../src/service/jobs/inline-rows.js';
 import { newJobRecord } from '../../src/service/jobs/records.js';
+import { isSameSubmission } from '../../src/service/jobs/service.js';
 import {
   TERMINAL_STATUSES,
   type EpochEvent,
@@ -50,6 +51,9 @@ export class FakeJobManager implements JobManager {
     const detached = detachInlineRows(spec);
     const record = newJobRecord({ id: `j_${randomBytes(9).toString('base64url')}`, tenant, spec: detached.spec, seed: spec.seed ?? 1234, now });
     const result = await this.opts.store.createJob(record, idempotencyKey, detached.rows);
+    if (!result.created && !isSameSubmission(result.job.spec, spec)) {
+      throw new ConflictError(`Idempotency-Key ${JSON.stringify(idempotencyKey)} was already used for job ${result.job.id} with a different body`, 'idempotency_key_reused', { jobId: result.job.id });
+    }
     if (result.created) this.schedule(result.job.id);
     return result;
   }

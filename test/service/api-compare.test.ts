@@ -96,7 +96,10 @@ describe('GET /v1/jobs/compare', () => {
     const row = (key: string) => body.hyperparameters.find((h) => h.key === key);
     expect(row('training.optimizer.lr')).toEqual({ key: 'training.optimizer.lr', values: [0.01, 0.001, 1e-6], differs: true });
     expect(row('training.optimizer.kind')).toEqual({ key: 'training.optimizer.kind', values: ['sgd', 'sgd', 'sgd'], differs: false });
-    expect(row('data.rows')?.values).toEqual([15, 15, null]); // inline rows as their count
+    expect(row('data.rows')?.values).toEqual([15, 15, null]); // inline rows as their count and digest
+    const [sha] = row('data.sha256')!.values as string[];
+    expect(sha).toMatch(/^[0-9a-f]{64}$/);
+    expect(row('data.sha256')?.values).toEqual([sha, sha, null]);
     expect(row('data.n')?.values).toEqual([null, null, 64]);
     expect(row('model.hiddenDim')?.values).toEqual([null, null, 100]);
     expect(body.hyperparameters.some((h) => h.key.startsWith('data.x') || h.key === 'name')).toBe(false);

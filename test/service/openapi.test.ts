@@ -92,6 +92,10 @@ describe('real responses conform to the document', () => {
     await request(s).get('/v1/jobs/j_missing');
     await request(s).get(`/v1/jobs/${job}/metrics`);
     await request(s).get('/v1/jobs/j_missing/metrics');
+    await request(s).get(`/v1/jobs/${job}/data?offset=3&limit=2`);
+    await request(s).get(`/v1/jobs/${job}/data?part=validation`);
+    await request(s).get(`/v1/jobs/${job}/data?offset=-1`);
+    await request(s).get('/v1/jobs/j_missing/data');
     await request(s).get(`/v1/jobs/${job}/checkpoints`);
     await request(s).get('/v1/jobs/j_missing/checkpoints');
     await request(s).get(`/v1/jobs/${job}/checkpoint`);

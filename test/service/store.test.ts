@@ -4,6 +4,7 @@
  * other's rows; tables are emptied between tests.
  */
 import { postgresUrl } from '../helpers/postgres.js';
+import { inlineSummary } from '../helpers/inline.js';
 import { SCHEMA_VERSION } from '../../src/service/store/migrations.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -35,6 +36,23 @@ function job(tenant: string, over: Partial<JobRecord> = {}): JobRecord {
   } as StoredJobSpec;
   const id = `job-${counter}-${Math.random().toString(36).slice(2)}`;
   return { ...newJobRecord({ id, tenant, spec, seed: 1, now: new Date().toISOString() }), name: `j${counter}`, details: null, ...over };
+}
+
+/** Inline rows as a spec held them before they were stored apart (data and validation), and what becomes of them. */
+const OLD_INLINE = {
+  model: { kind: 'linear_regression', inputDim: 1, outputDim: 1 },
+  data: { kind: 'inline', x: [[1.5], [2]], y: [[3], [4.25]] },
+  training: { epochs: 3, loss: 'mse', optimizer: { kind: 'sgd', lr: 0.1 }, validation: { kind: 'inline', x: [[0.5]], y: [[1]] } },
+};
+
+async function expectMigratedInline(s: JobStore, id: string): Promise<void> {
+  const back = (await s.getJob('a', id))!;
+  expect(back.spec.data).toEqual(inlineSummary(OLD_INLINE.data));
+  expect(back.spec.training.validation).toEqual(inlineSummary(OLD_INLINE.training.validation));
+  const floats = (b: Uint8Array) => Array.from(new Float64Array(new Uint8Array(b).buffer));
+  const data = (await s.getJobRows(id, 'data'))!;
+  expect([data.total, floats(data.rows.x), floats(data.rows.y)]).toEqual([2, [1.5, 2], [3, 4.25]]);
+  expect(floats((await s.getJobRows(id, 'validation'))!.rows.x)).toEqual([0.5]);
 }
 
 /** How a contract test gets stores: `open` a store on empty tables; `another` opens a second node on the same data. */
@@ -184,6 +202,38 @@ function contract(backend: () => Backend): void {
     const spec = JSON.stringify(j.spec).length; // ASCII: characters are bytes
     // job row estimate + 24 bytes an epoch + checkpoint + resume point (weights and state) + dataset matrices
     expect(await s.tenantUsage('a')).toEqual({ bytes: spec + 200 + 3 * 24 + 5 + (5 + 3) + 32, queued: 0, running: 1 });
+  });
+
+  it("keeps a job's inline rows apart: exact float64, read by row range, counted for quotas, deleted with the job", async () => {
+    const s = await open();
+    const x = [[0.1, -2], [3e-300, 1e300], [5, 6], [7.25, -0]];
+    const y = [[1], [2], [3], [4]];
+    const vx = [[9, 9]];
+    const vy = [[8]];
+    const rows = {
+      data: { rows: 4, inputDim: 2, outputDim: 1, x: Buffer.from(new Float64Array(x.flat()).buffer), y: Buffer.from(new Float64Array(y.flat()).buffer) },
+      validation: { rows: 1, inputDim: 2, outputDim: 1, x: Buffer.from(new Float64Array(vx.flat()).buffer), y: Buffer.from(new Float64Array(vy.flat()).buffer) },
+    };
+    const j = (await s.createJob(job('a'), 'key-rows', rows)).job;
+    const floats = (b: Uint8Array) => Array.from(new Float64Array(new Uint8Array(b).buffer));
+    const all = (await s.getJobRows(j.id, 'data'))!;
+    expect(all.total).toBe(4);
+    expect({ ...all.rows, x: floats(all.rows.x), y: floats(all.rows.y) }).toEqual({ rows: 4, inputDim: 2, outputDim: 1, x: x.flat(), y: y.flat() });
+    expect(Object.is(floats(all.rows.x)[7], -0)).toBe(true);
+    const middle = (await s.getJobRows(j.id, 'data', 1, 2))!;
+    expect({ total: middle.total, n: middle.rows.rows, x: floats(middle.rows.x), y: floats(middle.rows.y) }).toEqual({ total: 4, n: 2, x: [3e-300, 1e300, 5, 6], y: [2, 3] });
+    const past = (await s.getJobRows(j.id, 'data', 9, 5))!;
+    expect([past.total, past.rows.rows, past.rows.x.byteLength, past.rows.y.byteLength]).toEqual([4, 0, 0, 0]);
+    expect(floats((await s.getJobRows(j.id, 'validation'))!.rows.x)).toEqual([9, 9]);
+    // A replay with the key writes nothing more; another tenant's job has no rows to lend.
+    expect((await s.createJob(job('a'), 'key-rows', rows)).created).toBe(false);
+    const other = (await s.createJob(job('b'))).job;
+    expect(await s.getJobRows(other.id, 'data')).toBeNull();
+    const spec = JSON.stringify(j.spec).length;
+    expect((await s.tenantUsage('a')).bytes).toBe(spec + 200 + (4 * 3 + 1 * 3) * 8);
+    expect(await s.deleteJob('a', j.id)).toBe(true);
+    expect(await s.getJobRows(j.id, 'data')).toBeNull();
+    expect((await s.tenantUsage('a')).bytes).toBe(0);
   });
 
   it('keeps checkpoints: the final one wins, else the latest periodic; resume state is dropped when the job ends', async () => {
@@ -543,6 +593,20 @@ describe('store contract: SQLite', () => {
     expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
     raw.close();
   });
+
+  it('migration 5 moves the inline rows of jobs stored before it out of their specs', async () => {
+    const s1 = openOn(dir);
+    const j = (await s1.createJob(job('a'))).job;
+    await s1.close();
+    // A database as version 4 left it: inline rows inside the stored spec, no job_rows table.
+    const raw = new Database(join(dir, 'gradloom.db'));
+    raw.prepare('UPDATE jobs SET spec = ? WHERE id = ?').run(JSON.stringify({ ...j.spec, ...OLD_INLINE }), j.id);
+    raw.exec('DROP TABLE job_rows; UPDATE schema_version SET version = 4');
+    raw.close();
+    const s2 = openOn(dir);
+    await expectMigratedInline(s2, j.id);
+    await s2.close();
+  });
 });
 
 // PostgreSQL runs where DATABASE_URL names a server (CI exports it; .ci/run starts one on loopback). Without it these
@@ -568,7 +632,7 @@ describe.skipIf(!DATABASE_URL)(
       for (const s of stores.splice(0)) await s.close();
       await admin.query(
         `TRUNCATE ${schema}.jobs, ${schema}.epochs, ${schema}.checkpoints, ${schema}.resume_states, ${schema}.datasets,
-           ${schema}.tenant_dispatch, ${schema}.webhook_deliveries`,
+           ${schema}.tenant_dispatch, ${schema}.webhook_deliveries, ${schema}.job_rows`,
       );
     });
     afterAll(async () => {
@@ -606,12 +670,16 @@ describe.skipIf(!DATABASE_URL)(
       expect(rows).toEqual(PG_MIGRATIONS.map((m, i) => ({ version: i + 1, name: m.name })));
       expect(rows).toHaveLength(PG_SCHEMA_VERSION);
       // A database at an older version gets only the missing migrations, recorded as they apply.
-      // (Undo migration 3 and 2 by hand, newest first, as a database created by an older build would lack them.)
+      // (Undo migrations 4, 3 and 2 by hand, as a database created by an older build would lack them.)
+      // A job stored before migration 4 kept its inline rows inside its spec; the migration moves them out.
+      const old = (await s1.createJob(job('a'))).job;
+      await admin.query(`UPDATE ${fresh}.jobs SET spec = $1 WHERE id = $2`, [JSON.stringify({ ...old.spec, ...OLD_INLINE }), old.id]);
       await admin.query(
         `DELETE FROM ${fresh}.schema_migrations WHERE version >= 2; DROP TABLE ${fresh}.webhook_deliveries;
-         ALTER TABLE ${fresh}.jobs DROP COLUMN details; DROP TABLE ${fresh}.shared_secrets`,
+         ALTER TABLE ${fresh}.jobs DROP COLUMN details; DROP TABLE ${fresh}.shared_secrets; DROP TABLE ${fresh}.job_rows`,
       );
       const s3 = await openStore({ schema: fresh });
+      await expectMigratedInline(s3, old.id);
       expect((await admin.query(`SELECT version FROM ${fresh}.schema_migrations ORDER BY version`)).rows).toEqual(
         PG_MIGRATIONS.map((_, i) => ({ version: i + 1 })),
       );

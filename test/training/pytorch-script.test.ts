@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { jobSpecSchema, type JobSpec, type JobSpecInput } from '../../src/spec/job-spec.js';
+import { jobSpecSchema, type JobSpec, type JobSpecInput, type StoredJobSpec } from '../../src/spec/job-spec.js';
 import { EMBED_MAX_VALUES, pyNumber, pyString, pytorchScript } from '../../src/training/pytorch-script.js';
 import { Trainer } from '../../src/training/trainer.js';
 import { regressionSpec, twoLayerSpec } from '../helpers/app.js';
@@ -120,14 +120,24 @@ describe('the script has the pieces of the spec', () => {
     expect(py).toContain('load_state_dict = model.load_state_dict');
   });
 
-  it('large inline rows are fetched from the job instead of embedded; the script stays small', () => {
+  it('large inline rows are fetched page by page from GET /data instead of embedded; the script stays small', () => {
     const n = Math.ceil(EMBED_MAX_VALUES / 2) + 1;
     const rows = Array.from({ length: n }, (_, i) => [i / 7]);
     const py = script(parse({ ...regressionSpec, data: { kind: 'inline', x: rows, y: rows } }));
-    expect(py).toContain('job_spec = json.loads(api_get(f"/v1/jobs/{JOB_ID}"))["spec"]');
-    expect(py).toContain('x = torch.tensor(job_spec["data"]["x"], dtype=torch.float32)');
+    expect(py).toContain('page = json.loads(api_get(f"/v1/jobs/{JOB_ID}/data?part={part}&offset={offset}"))');
+    expect(py).toContain('x, y = api_rows("data")');
     expect(py.length).toBeLessThan(20_000);
     expect(py).toContain(`"rows": ${n}`);
+  });
+
+  it("a stored spec's inline rows: embedded from options.rows when small, fetched when large or not given", () => {
+    const stored = { ...parse(regressionSpec), data: { kind: 'inline', rows: 2, sha256: 'ab' } } as StoredJobSpec;
+    const embedded = pytorchScript(stored, { jobId: 'job-0', rows: { data: { x: [[1.5], [2]], y: [[3], [4]] } } });
+    expect(embedded).toContain('x = torch.tensor([\n    [1.5],\n    [2],\n], dtype=torch.float32)');
+    expect(embedded).not.toContain('api_rows');
+    expect(pytorchScript(stored, { jobId: 'job-0' })).toContain('x, y = api_rows("data")');
+    const big = { ...stored, data: { kind: 'inline', rows: EMBED_MAX_VALUES, sha256: 'ab' } } as StoredJobSpec;
+    expect(pytorchScript(big, { jobId: 'job-0', rows: { data: { x: [[1]], y: [[1]] } } })).toContain('x, y = api_rows("data")');
   });
 
   it('user text is inert: names with newlines, quotes and non-ASCII stay inside comments; numbers keep their value', () => {

@@ -39,7 +39,8 @@ export class NotFoundError extends JobRuntimeError {
  * cancelling a finished job, reusing an idempotency key with a different spec. HTTP: 409.
  */
 export class ConflictError extends JobRuntimeError {
-  constructor(message: string, code = 'conflict') {
+  /** Fields the answer carries beside code and message (e.g. the jobId an Idempotency-Key already names). */
+  constructor(message: string, code = 'conflict', readonly details: Record<string, unknown> = {}) {
     super(code, message);
   }
 }

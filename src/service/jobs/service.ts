@@ -4,7 +4,7 @@
  * predictions. It trains nothing: worker nodes (supervisor.ts) do, on this process or on others.
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import type { JobSpec } from '../../spec/job-spec.js';
+import type { JobSpec, StoredJobSpec } from '../../spec/job-spec.js';
 import { checkDatasetFits, checkPredictInput, checkSpecData, checkWarmStartShapes, stateDictShapes } from '../../training/validate.js';
 import type { EventBus } from './bus.js';
 import { ConflictError, InvalidInputError, NotFoundError, QueueFullError, ShuttingDownError, StorageQuotaError } from './errors.js';
@@ -48,6 +48,16 @@ function canonical(value: unknown): string {
       ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
       : v,
   );
+}
+
+/**
+ * Whether `spec` is the submission a job was created from: the same spec (key order aside), inline rows compared by
+ * their digest (the record keeps no rows), and the same seed unless the request left it to the server.
+ */
+export function isSameSubmission(stored: StoredJobSpec, spec: JobSpec): boolean {
+  const { seed: storedSeed, ...kept } = stored;
+  const { seed, ...incoming } = detachInlineRows(spec).spec;
+  return canonical(kept) === canonical(incoming) && (seed === undefined || seed === storedSeed);
 }
 
 function describeModel(model: JobSpec['model']): string {
@@ -176,13 +186,11 @@ export class JobService {
 
   /** Reusing an Idempotency-Key for a different request is a client bug worth telling about (as Stripe does). */
   private checkSameSpec(existing: JobRecord, spec: JobSpec, key: string): JobRecord {
-    const { seed: storedSeed, ...stored } = existing.spec;
-    // Inline rows compare by their digest (the stored record has no rows to compare with).
-    const { seed, ...incoming } = detachInlineRows(spec).spec;
-    if (canonical(stored) !== canonical(incoming) || (seed !== undefined && seed !== storedSeed)) {
+    if (!isSameSubmission(existing.spec, spec)) {
       throw new ConflictError(
-        `Idempotency-Key ${JSON.stringify(key)} was already used for job ${existing.id} with a different spec`,
+        `Idempotency-Key ${JSON.stringify(key)} was already used for job ${existing.id} with a different body; use a new key for a new job`,
         'idempotency_key_reused',
+        { jobId: existing.id },
       );
     }
     return existing;

@@ -169,7 +169,7 @@ function fromRuntimeError(err: unknown): ApiError | null {
   }
   if (err instanceof NotFoundError) return new ApiError(404, err.code, err.message);
   // Same Idempotency-Key, different body: 422 (as the IETF Idempotency-Key draft says); other conflicts are 409.
-  if (err instanceof ConflictError) return new ApiError(err.code === 'idempotency_key_reused' ? 422 : 409, err.code, err.message);
+  if (err instanceof ConflictError) return new ApiError(err.code === 'idempotency_key_reused' ? 422 : 409, err.code, err.message, err.details);
   if (err instanceof InvalidInputError) return new ApiError(400, err.code, err.message);
   if (err instanceof StorageQuotaError) return new ApiError(429, err.code, err.message, { retryAfterSeconds: 60 }, { 'retry-after': '60' });
   return null;

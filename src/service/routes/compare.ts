@@ -38,11 +38,9 @@ export function parseIds(raw: string): string[] {
   return ids;
 }
 
-const isRows = (v: unknown): v is unknown[][] => Array.isArray(v) && v.every(Array.isArray);
-
 /**
- * A spec as dotted keys: 'training.optimizer.lr' -> 0.001. Inline rows become their count ('data.rows'), arrays of
- * plain values a string ('[0.9, 0.999]'); the name is shown apart, and a webhook URL is no hyperparameter (and may
+ * A spec as dotted keys: 'training.optimizer.lr' -> 0.001. Stored inline rows are already their count and digest
+ * ('data.rows', 'data.sha256': equal digests, same data), arrays of plain values a string ('[0.9, 0.999]'); the name is shown apart, and a webhook URL is no hyperparameter (and may
  * carry a token), so both are left out.
  */
 export function flattenSpec(spec: unknown, prefix = '', out: Record<string, HyperValue> = {}): Record<string, HyperValue> {
@@ -50,9 +48,7 @@ export function flattenSpec(spec: unknown, prefix = '', out: Record<string, Hype
   for (const [key, value] of Object.entries(spec as Record<string, unknown>)) {
     const path = prefix ? `${prefix}.${key}` : key;
     if (path === 'name' || path === 'webhook' || value === undefined) continue;
-    if (key === 'x' && isRows(value)) out[`${prefix}.rows`] = value.length;
-    else if (key === 'y' && isRows(value)) continue;
-    else if (Array.isArray(value)) out[path] = value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ');
+    if (Array.isArray(value)) out[path] = value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ');
     else if (value !== null && typeof value === 'object') flattenSpec(value, path, out);
     else out[path] = value as HyperValue;
   }

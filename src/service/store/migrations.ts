@@ -130,11 +130,17 @@ const MIGRATIONS: Migration[] = [
       CREATE INDEX job_rows_tenant ON job_rows (tenant);
     `);
     const rewrite = db.prepare('UPDATE jobs SET spec = ? WHERE id = ?');
-    const select = db.prepare(
-      `SELECT id, tenant, spec FROM jobs
-       WHERE json_extract(spec, '$.data.kind') = 'inline' OR json_extract(spec, '$.training.validation.kind') = 'inline'`,
-    );
-    for (const row of select.iterate() as Iterable<{ id: string; tenant: string; spec: string }>) {
+    const read = db.prepare('SELECT tenant, spec FROM jobs WHERE id = ?');
+    // Ids first, then one spec at a time: a connection cannot write while it iterates, and specs can be 16 MB each.
+    const ids = db
+      .prepare(
+        `SELECT id FROM jobs
+         WHERE json_extract(spec, '$.data.kind') = 'inline' OR json_extract(spec, '$.training.validation.kind') = 'inline'`,
+      )
+      .pluck()
+      .all() as string[];
+    for (const id of ids) {
+      const row = { id, ...(read.get(id) as { tenant: string; spec: string }) };
       const { spec, rows } = detachInlineRows(JSON.parse(row.spec));
       insertJobRows(db, row.id, row.tenant, rows);
       rewrite.run(JSON.stringify(spec), row.id);

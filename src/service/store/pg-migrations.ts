@@ -158,13 +158,16 @@ export const PG_MIGRATIONS: PgMigration[] = [
     `,
     // Jobs stored before: their rows move out of the spec, which keeps {kind: "inline", rows, sha256}.
     run: async (client) => {
-      const { rows: jobs } = await client.query<{ id: string; tenant: string; spec: string }>(
-        `SELECT id, tenant, spec FROM jobs
+      // Ids first, then one spec at a time: specs can be 16 MB each.
+      const { rows: ids } = await client.query<{ id: string }>(
+        `SELECT id FROM jobs
          WHERE spec::json #>> '{data,kind}' = 'inline' OR spec::json #>> '{training,validation,kind}' = 'inline'`,
       );
-      for (const job of jobs) {
-        const { spec, rows } = detachInlineRows(JSON.parse(job.spec));
-        for (const [part, r] of Object.entries(rows)) {
+      for (const { id } of ids) {
+        const { rows } = await client.query<{ id: string; tenant: string; spec: string }>('SELECT id, tenant, spec FROM jobs WHERE id = $1', [id]);
+        const job = rows[0]!;
+        const detached = detachInlineRows(JSON.parse(job.spec));
+        for (const [part, r] of Object.entries(detached.rows)) {
           if (!r) continue;
           await client.query(
             `INSERT INTO job_rows (job_id, part, tenant, rows, input_dim, output_dim, bytes, x, y)
@@ -172,7 +175,7 @@ export const PG_MIGRATIONS: PgMigration[] = [
             [job.id, part, job.tenant, r.rows, r.inputDim, r.outputDim, r.x.byteLength + r.y.byteLength, r.x, r.y],
           );
         }
-        await client.query('UPDATE jobs SET spec = $1 WHERE id = $2', [JSON.stringify(spec), job.id]);
+        await client.query('UPDATE jobs SET spec = $1 WHERE id = $2', [JSON.stringify(detached.spec), job.id]);
       }
     },
   },
