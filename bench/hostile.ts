@@ -11,7 +11,8 @@
  *
  * Environment: HOSTILE_ROUNDS, HOSTILE_CONCURRENCY, HOSTILE_SIZE (scales the large bodies, default 1 = 16 MiB),
  * HOSTILE_ONLY (comma-separated label prefixes), HOSTILE_VALID=0 (leave out the valid large bodies), HOSTILE_SERVER_MAIN,
- * HOSTILE_REQUEST_TIMEOUT_MS (default 300000).
+ * HOSTILE_REQUEST_TIMEOUT_MS (default 300000), HOSTILE_TAIL_MS (default 8000: /healthz is probed that long after the last
+ * answer, for what accepted jobs cost once answered; reported as worstHealthzAfterMs).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -34,6 +35,8 @@ export interface CaseReport {
 export interface HostileReport {
   probes: number;
   failedProbes: number;
+  /** The worst /healthz probe after the last answer (within tailMs). */
+  worstHealthzAfterMs: number;
   worstHealthzMs: number;
   p99HealthzMs: number;
   largestAnswer: { bytes: number; label: string };
@@ -66,6 +69,8 @@ export async function driveHostile(options: {
   concurrency?: number;
   pid?: number;
   requestTimeoutMs?: number;
+  /** Probe on for this long after the last answer (what accepted jobs cost once answered: training, store writes). */
+  tailMs?: number;
 }): Promise<HostileReport> {
   const { base, key, cases } = options;
   const latencies: number[] = [];
@@ -142,8 +147,9 @@ export async function driveHostile(options: {
       for (let c = queue.shift(); c; c = queue.shift()) await send(c);
     }),
   );
-  // A last probe after the load, then stop.
-  await new Promise((r) => setTimeout(r, 200));
+  // Probes after the load (a last one at least), then stop.
+  const tailFrom = latencies.length;
+  await new Promise((r) => setTimeout(r, Math.max(200, options.tailMs ?? 200)));
   probing = false;
   clearInterval(timer);
   await Promise.all([...inFlight]);
@@ -152,6 +158,7 @@ export async function driveHostile(options: {
   return {
     probes: latencies.length,
     failedProbes,
+    worstHealthzAfterMs: Math.round(Math.max(0, ...latencies.slice(tailFrom))),
     worstHealthzMs: Math.round(sorted[sorted.length - 1] ?? 0),
     p99HealthzMs: Math.round(sorted[Math.floor(sorted.length * 0.99)] ?? 0),
     largestAnswer: largest,
@@ -232,6 +239,7 @@ async function main(): Promise<void> {
       concurrency: Number(process.env.HOSTILE_CONCURRENCY ?? 2),
       pid: server.pid,
       requestTimeoutMs: Number(process.env.HOSTILE_REQUEST_TIMEOUT_MS ?? 300_000),
+      tailMs: Number(process.env.HOSTILE_TAIL_MS ?? 8000),
     });
     process.stdout.write(`${JSON.stringify({ server: serverMain, loadavg: os.loadavg().map((l) => l.toFixed(2)), ...report }, null, 2)}\n`);
     if (report.count5xx > 0 || report.wrongClass.length > 0) process.exitCode = 1;
