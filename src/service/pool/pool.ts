@@ -104,8 +104,10 @@ export class WorkerPool {
   }
 
   /** Resolves when the worker returns; every result travels over `task.port` (one ordered channel). */
+  /** The rows' buffers (`data`, `validationData`) are transferred with the port: the caller must not reuse them. */
   runTrain(task: TrainTask, signal: AbortSignal): Promise<void> {
-    return this.train.run(task, { transferList: [task.port], signal });
+    const rows = [task.data, task.validationData].flatMap((d) => (d ? [d.x.buffer as ArrayBuffer, d.y.buffer as ArrayBuffer] : []));
+    return this.train.run(task, { transferList: [task.port, ...new Set(rows)], signal });
   }
 
   /** The task's `x` and `safetensors` buffers are transferred (moved, not copied): the caller must not reuse them. */
