@@ -4,6 +4,7 @@
  * the tutorial's numbers do not change. Each case runs in a fresh process, since the choice is made at import.
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as engine from '../../src/engine/index.js';
 import * as nodeEngine from '../../src/runtime/engine.js';
@@ -66,5 +67,25 @@ describe('the engine as a Node program imports it (src/runtime/engine.ts)', () =
     expect(missing.nativeOk).toBe(false);
     expect(missing.reason).toMatch(/gradloom_native.node is missing/);
     expect(['simd', 'relaxed']).toContain(missing.active);
+  });
+
+  it('`gradloom/engine` (package.json exports) is the Node entry in Node and the browser-safe engine elsewhere', () => {
+    const root = new URL('../..', import.meta.url);
+    const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { exports: Record<string, unknown> };
+    expect(pkg.exports['./engine']).toEqual({ node: './dist/src/runtime/engine.js', default: './dist/src/engine/index.js' });
+    // The built package, imported by name from a plain Node program (npm test builds first).
+    expect(existsSync(new URL('dist/src/runtime/engine.js', root)), 'dist/ is missing: run npm run build (npm test does)').toBe(true);
+    expect(existsSync(new URL('dist/src/engine/index.js', root))).toBe(true);
+    const script =
+      "import('gradloom/engine').then((g) => console.log(JSON.stringify({ active: g.kernels.activeKernel(), entry: 'nativeKernels' in g })))";
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: root,
+      env: { ...process.env, GRADLOOM_NATIVE: '', GRADLOOM_NATIVE_ADDON: '' },
+      encoding: 'utf8',
+    });
+    const seen = JSON.parse(out.trim().split('\n').pop()!) as { active: string; entry: boolean };
+    expect(seen.entry).toBe(true);
+    if (NATIVE.ok) expect(seen.active).toBe('native');
+    else expect(['simd', 'relaxed']).toContain(seen.active);
   });
 });

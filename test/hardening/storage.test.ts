@@ -48,6 +48,15 @@ describe('TENANT_MAX_STORED_BYTES while jobs run', () => {
     expect(refused.body.error).toBe('storage_quota_exceeded');
     expect(refused.body.message).toMatch(/this job's 100 checkpoints would store about \d+ bytes/);
     expect(refused.body.message).toMatch(/TENANT_MAX_STORED_BYTES/);
+    // Inline rows count too (stored as float64 beside the job): 210,000 rows of 1 + 1 numbers need 3.36 MB.
+    const rows = Array.from({ length: 210_000 }, (_, i) => [i / 210_000]);
+    const regression = {
+      model: { kind: 'linear_regression', inputDim: 1, outputDim: 1 },
+      data: { kind: 'inline', x: rows, y: rows },
+      training: { epochs: 1, loss: 'mse', optimizer: { kind: 'sgd', lr: 0.01 } },
+    };
+    const tooMany = await request(app.server).post('/v1/jobs').send(regression).expect(429);
+    expect(tooMany.body.message).toMatch(/this job's inline rows \(3360000 bytes as float64\) and 1 checkpoint would store about \d+ bytes/);
 
     // Each fits alone (6 checkpoints), not both together (and each periodic checkpoint keeps a resume copy).
     const ids = await Promise.all(
