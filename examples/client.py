@@ -142,9 +142,9 @@ def main():
     print(f"loaded {path} with {reader}: " + ", ".join(f"{k} {list(v.shape)}" for k, v in state.items()), file=sys.stderr)
 
     # The same rows through torch and through the server: the checkpoint is the model the server serves.
-    data = job["spec"]["data"]
-    if data["kind"] == "inline":
-        x = torch.tensor(data["x"][:3], dtype=torch.float32)
+    # (The job keeps inline rows apart from itself: GET /v1/jobs/:id/data pages them back.)
+    if job["spec"]["data"]["kind"] == "inline":
+        x = torch.tensor(api.json("GET", f"/v1/jobs/{job['id']}/data?limit=3")["x"], dtype=torch.float32)
     else:
         x = torch.randn(3, job["spec"]["model"]["inputDim"], generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
