@@ -473,6 +473,9 @@ function webhookContract(backend: () => Backend): void {
     expect(c).toMatchObject({ event: 'job.cancelled', status: 'pending', createdAt: '2026-03-04T00:00:00.000Z' });
     expect(JSON.parse(c!.payload)).toMatchObject({ id: c!.id, type: 'job.cancelled', data: { job: { id: b.id, status: 'cancelled' } } });
     expect(c!.id).not.toBe(d!.id);
+    // Deliveries are stored bytes of their tenant too (the body plus a row's worth), as jobs and epochs are.
+    const specs = [plain, a, b].reduce((n, j) => n + JSON.stringify(j.spec).length + 200, 0);
+    expect((await s.tenantUsage('a')).bytes).toBe(specs + 3 * 24 + d!.payload.length + 200 + c!.payload.length + 200);
     // Tenant-scoped, and removed with their job.
     expect(await s.listWebhookDeliveries('b', a.id)).toEqual([]);
     expect(await s.deleteJob('a', a.id)).toBe(true);
@@ -601,7 +604,7 @@ describe('store contract: SQLite', () => {
     // A database as version 4 left it: inline rows inside the stored spec, no job_rows table.
     const raw = new Database(join(dir, 'gradloom.db'));
     raw.prepare('UPDATE jobs SET spec = ? WHERE id = ?').run(JSON.stringify({ ...j.spec, ...OLD_INLINE }), j.id);
-    raw.exec('DROP TABLE job_rows; UPDATE schema_version SET version = 4');
+    raw.exec('DROP TABLE job_rows; DROP INDEX webhook_deliveries_tenant; UPDATE schema_version SET version = 4');
     raw.close();
     const s2 = openOn(dir);
     await expectMigratedInline(s2, j.id);

@@ -286,7 +286,7 @@ export interface JobStore extends JobQueue, WebhookStore {
   getDatasetRecord(tenant: string, id: string): Promise<DatasetRecord | null>;
   deleteDataset(tenant: string, id: string): Promise<boolean>;
 
-  /** Bytes stored by a tenant (jobs, epochs, checkpoints, datasets), for quotas. */
+  /** Bytes stored by a tenant (jobs and their inline rows, epochs, checkpoints, datasets, webhook deliveries), for quotas. */
   tenantUsage(tenant: string): Promise<{ bytes: number; queued: number; running: number }>;
   /** A cheap round trip for /readyz; throws when the store cannot answer. */
   ping(): Promise<void>;

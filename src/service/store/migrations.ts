@@ -112,7 +112,8 @@ const MIGRATIONS: Migration[] = [
   `
   CREATE TABLE shared_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL, created_at TEXT NOT NULL);
   `,
-  // 5: inline rows move out of the stored spec into job_rows (the spec keeps {kind: "inline", rows, sha256}).
+  // 5: inline rows move out of the stored spec into job_rows (the spec keeps {kind: "inline", rows, sha256});
+  // webhook deliveries by tenant, for storage quotas.
   (db) => {
     db.exec(`
       CREATE TABLE job_rows (
@@ -128,6 +129,7 @@ const MIGRATIONS: Migration[] = [
         PRIMARY KEY (job_id, part)
       );
       CREATE INDEX job_rows_tenant ON job_rows (tenant);
+      CREATE INDEX webhook_deliveries_tenant ON webhook_deliveries (tenant);  -- storage quotas count deliveries
     `);
     const rewrite = db.prepare('UPDATE jobs SET spec = ? WHERE id = ?');
     const read = db.prepare('SELECT tenant, spec FROM jobs WHERE id = ?');

@@ -140,7 +140,7 @@ export const PG_MIGRATIONS: PgMigration[] = [
     `,
   },
   {
-    name: 'inline rows apart from the job spec (job_rows)',
+    name: 'inline rows apart from the job spec (job_rows); webhook deliveries by tenant',
     sql: `
     CREATE TABLE job_rows (
       job_id text NOT NULL,
@@ -155,6 +155,7 @@ export const PG_MIGRATIONS: PgMigration[] = [
       PRIMARY KEY (job_id, part)
     );
     CREATE INDEX job_rows_tenant ON job_rows (tenant);
+    CREATE INDEX webhook_deliveries_tenant ON webhook_deliveries (tenant);  -- storage quotas count deliveries
     `,
     // Jobs stored before: their rows move out of the spec, which keeps {kind: "inline", rows, sha256}.
     run: async (client) => {

@@ -656,7 +656,8 @@ export class PostgresJobStore implements JobStore {
          + COALESCE((SELECT sum(octet_length(r.safetensors) + octet_length(r.state)) FROM resume_states r
                      JOIN jobs j ON j.id = r.job_id WHERE j.tenant = $1), 0)
          + COALESCE((SELECT sum(bytes) FROM datasets WHERE tenant = $1), 0)
-         + COALESCE((SELECT sum(bytes) FROM job_rows WHERE tenant = $1), 0) AS bytes,
+         + COALESCE((SELECT sum(bytes) FROM job_rows WHERE tenant = $1), 0)
+         + COALESCE((SELECT sum(octet_length(payload) + 200) FROM webhook_deliveries WHERE tenant = $1), 0) AS bytes,
          (SELECT count(*)::int FROM jobs WHERE tenant = $1 AND status = 'queued') AS queued,
          (SELECT count(*)::int FROM jobs WHERE tenant = $1 AND status = 'running') AS running`,
       [tenant],

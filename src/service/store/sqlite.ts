@@ -544,8 +544,9 @@ export class SqliteJobStore implements JobStore {
     );
     const dsBytes = q('SELECT SUM(bytes) AS v FROM datasets WHERE tenant = ?');
     const rowsBytes = q('SELECT SUM(bytes) AS v FROM job_rows WHERE tenant = ?');
+    const hookBytes = q('SELECT SUM(LENGTH(payload) + 200) AS v FROM webhook_deliveries WHERE tenant = ?');
     return {
-      bytes: jobBytes + epochBytes + ckptBytes + resumeBytes + dsBytes + rowsBytes,
+      bytes: jobBytes + epochBytes + ckptBytes + resumeBytes + dsBytes + rowsBytes + hookBytes,
       queued: q(`SELECT COUNT(*) AS v FROM jobs WHERE tenant = ? AND status = 'queued'`),
       running: q(`SELECT COUNT(*) AS v FROM jobs WHERE tenant = ? AND status = 'running'`),
     };
