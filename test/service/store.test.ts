@@ -279,6 +279,17 @@ function contract(backend: () => Backend): void {
     expect(Buffer.from(resume.resumeState).equals(Buffer.from(state))).toBe(true);
   });
 
+  it('refuses a non-finite loss on every store, writing nothing of the batch', async () => {
+    const s = await open();
+    const j = (await s.createJob(job('a'))).job;
+    const f = await claim(s, j.id);
+    for (const loss of [NaN, Infinity, -Infinity]) {
+      await expect(s.appendEpochs(f, [{ epoch: 1, loss: 0.5, elapsedMs: 1 }, { epoch: 2, loss, elapsedMs: 2 }])).rejects.toThrow(/epoch 2: loss .* is not finite/);
+    }
+    expect(await s.getEpochs(j.id)).toEqual([]);
+    expect((await s.getJob('a', j.id))!.epoch).toBe(0);
+  });
+
   it('re-appending epochs after a resume replaces them instead of failing; losses round-trip exactly', async () => {
     const s = await open();
     const j = (await s.createJob(job('a'))).job;

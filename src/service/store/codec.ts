@@ -1,5 +1,5 @@
 /** Encodings both stores share, so rows, data and cursors mean the same on SQLite and PostgreSQL. */
-import type { DatasetRecord, JobRecord, JobStatus } from '../jobs/types.js';
+import type { DatasetRecord, EpochEvent, JobRecord, JobStatus } from '../jobs/types.js';
 
 /** The job columns both stores have (JSON documents as text, timestamps as ISO strings). */
 export interface JobRowFields {
@@ -82,6 +82,16 @@ export function unpackMatrix(buf: Uint8Array, rows: number, width: number): numb
   const out: number[][] = new Array(rows);
   for (let i = 0; i < rows; i++) out[i] = Array.from(data.subarray(i * width, (i + 1) * width));
   return out;
+}
+
+/**
+ * Both stores refuse a non-finite loss the same way (SQLite would store NaN as NULL and fail, PostgreSQL would keep
+ * it): the runtime records no epoch for a diverged one, it ends the job as `diverged` instead.
+ */
+export function checkFiniteLosses(events: readonly EpochEvent[]): void {
+  for (const e of events) {
+    if (!Number.isFinite(e.loss)) throw new RangeError(`epoch ${e.epoch}: loss ${e.loss} is not finite; a diverged epoch is not recorded`);
+  }
 }
 
 /** A listJobs cursor names the insertion sequence number of the last job of the page. */

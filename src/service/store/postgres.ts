@@ -42,7 +42,7 @@ import type {
 } from '../jobs/types.js';
 import { TERMINAL_STATUSES } from '../jobs/types.js';
 import { LeaseLostError } from '../jobs/errors.js';
-import { decodeCursor, encodeCursor, packMatrix, rowToDatasetRecord, rowToJob, unpackMatrix, type DatasetRowFields, type JobRowFields } from './codec.js';
+import { checkFiniteLosses, decodeCursor, encodeCursor, packMatrix, rowToDatasetRecord, rowToJob, unpackMatrix, type DatasetRowFields, type JobRowFields } from './codec.js';
 import { migratePostgres } from './pg-migrations.js';
 import { newWebhookDelivery } from '../webhooks/payload.js';
 import { clipError, rowToDelivery, WEBHOOK_COLS, type WebhookDeliveryRow } from './webhook-rows.js';
@@ -477,6 +477,7 @@ export class PostgresJobStore implements JobStore {
    */
   async appendEpochs(fence: Fence, events: EpochEvent[]): Promise<void> {
     if (events.length === 0) return;
+    checkFiniteLosses(events);
     // ON CONFLICT DO UPDATE cannot touch one row twice in a statement: a batch that repeats an epoch keeps its last.
     const byEpoch = new Map<number, EpochEvent>();
     for (const e of events) byEpoch.set(e.epoch, e);

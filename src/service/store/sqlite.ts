@@ -41,7 +41,7 @@ import type {
 } from '../jobs/types.js';
 import { TERMINAL_STATUSES } from '../jobs/types.js';
 import { LeaseLostError } from '../jobs/errors.js';
-import { decodeCursor, encodeCursor, packMatrix, rowToDatasetRecord, rowToJob, unpackMatrix, type DatasetRowFields, type JobRowFields } from './codec.js';
+import { checkFiniteLosses, decodeCursor, encodeCursor, packMatrix, rowToDatasetRecord, rowToJob, unpackMatrix, type DatasetRowFields, type JobRowFields } from './codec.js';
 import { insertJobRows, migrate } from './migrations.js';
 import { dataDirError } from '../data-dir.js';
 import { newWebhookDelivery } from '../webhooks/payload.js';
@@ -371,6 +371,7 @@ export class SqliteJobStore implements JobStore {
    */
   async appendEpochs(fence: Fence, events: EpochEvent[]): Promise<void> {
     if (events.length === 0) return;
+    checkFiniteLosses(events);
     const insert = this.db.prepare(
       'INSERT OR REPLACE INTO epochs (job_id, epoch, loss, val_loss, elapsed_ms) VALUES (?, ?, ?, ?, ?)',
     );
