@@ -18,14 +18,14 @@
  * bit for bit: the snapshot holds weights, optimizer and generator state and the epoch; data is rebuilt from the seed.
  */
 import { MessageChannel } from 'node:worker_threads';
-import { Control, type TrainingData, type TrainTask, type WorkerMessage } from '../../training/protocol.js';
-import { checkDatasetFits } from '../../training/validate.js';
+import { Control, type TrainTask, type WorkerMessage } from '../../training/protocol.js';
 import type { WorkerPool } from '../pool/pool.js';
 import type { EventBus } from './bus.js';
 import { InvalidInputError, LeaseLostError, StorageQuotaError } from './errors.js';
 import { statusMessage } from './feed.js';
-import { toTrainingData } from './inline-rows.js';
-import type { Fence, JobError, JobRecord, JobStore, RowsPart, RunPatch } from './types.js';
+import { STOP_RANK, type Run, type StopReason } from './run.js';
+import { resolveRunInputs, RunRecorder, type RunInputs } from './run-records.js';
+import type { Fence, JobError, JobRecord, JobStore, RunPatch } from './types.js';
 
 /** The subset of pino the runtime uses (pino.Logger satisfies it). */
 export interface RuntimeLogger {
@@ -56,54 +56,7 @@ export interface SupervisorOptions {
   tenantMaxStoredBytes?: number;
 }
 
-type StopReason = 'drain' | 'timeout' | 'cancel' | 'quota' | 'store_error' | 'lost';
-/** A stronger reason replaces a weaker one. */
-const STOP_RANK: Record<StopReason, number> = { drain: 0, timeout: 1, cancel: 2, quota: 3, store_error: 4, lost: 5 };
 
-interface Run {
-  job: JobRecord;
-  fence: Fence;
-  control: Int32Array;
-  abort: AbortController;
-  stopReason: StopReason | null;
-  graceTimer: NodeJS.Timeout | null;
-  heartbeat: NodeJS.Timeout | null;
-  end: Extract<WorkerMessage, { type: 'end' }> | null;
-  /** Serialises the handling of worker messages: store writes and events happen in the order they were posted. */
-  chain: Promise<void>;
-  done: Promise<void>;
-  launchedAt: number;
-  firstEpoch: number;
-  /** The first store write that failed during training: the job stops and fails, so its history has no gaps. */
-  storeError: string | null;
-  /** A checkpoint that would have crossed the tenant's storage quota: the job stops and fails with this message. */
-  quotaError: string | null;
-}
-
-interface RunInputs {
-  data?: TrainingData;
-  validationData?: TrainingData;
-  initialWeights?: Uint8Array;
-}
-
-/** How the validation rows were chosen, in words a user can reproduce (see src/training/data.ts splitData). */
-function splitRule(spec: JobRecord['spec']): string {
-  const v = spec.training.validation;
-  if (v?.kind === 'fraction') {
-    return (
-      `fraction ${v.fraction}: perm = torch.randperm(n, generator=torch.Generator().manual_seed(${spec.seed})); ` +
-      `validation rows = sorted(perm[:k]), training rows = sorted(perm[k:]), k = floor(${v.fraction} * n + 0.5)`
-    );
-  }
-  if (v?.kind === 'dataset') return `dataset ${v.id}: all of its rows`;
-  return 'inline: the rows given in training.validation';
-}
-
-function toFloat32(rows: number[][], width: number): Float32Array {
-  const out = new Float32Array(rows.length * width);
-  for (let i = 0; i < rows.length; i++) out.set(rows[i]!, i * width);
-  return out;
-}
 
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -119,7 +72,11 @@ export class RunSupervisor {
   private unsubscribe: (() => void) | null = null;
   private stopped: Promise<void> | null = null;
 
-  constructor(private readonly opts: SupervisorOptions) {}
+  private readonly recorder: RunRecorder;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    this.recorder = new RunRecorder(opts.store, opts.bus, opts.tenantMaxStoredBytes ?? 0);
+  }
 
   start(): void {
     if (this.started) return;
@@ -251,7 +208,7 @@ export class RunSupervisor {
     const spec = run.job.spec;
     let inputs: RunInputs;
     try {
-      inputs = await this.resolveInputs(run.job, resume !== null);
+      inputs = await resolveRunInputs(store, run.job, resume !== null);
     } catch (err) {
       if (!(err instanceof InvalidInputError)) throw err;
       await this.finish(run, 'failed', { code: 'invalid_data', message: err.message });
@@ -284,7 +241,7 @@ export class RunSupervisor {
         timeout = setTimeout(() => this.requestStop(run, 'timeout'), this.opts.jobTimeoutMs);
         return;
       }
-      run.chain = run.chain.then(() => this.onWorkerMessage(run, m)).catch((err) => this.onWriteError(run, m, err));
+      run.chain = run.chain.then(() => this.recorder.record(run, m)).catch((err) => this.onWriteError(run, m, err));
       if (m.type === 'end') endReceived();
     });
     const task: TrainTask = {
@@ -318,40 +275,6 @@ export class RunSupervisor {
   }
 
   /**
-   * What the worker needs beyond the spec, read from the store: the rows it trains or validates on (a dataset's, or
-   * the job's own inline rows, kept apart from its record), and a warm start's weights (not when resuming: the resume point has the weights). Something removed since
-   * the job was accepted fails it with invalid_data.
-   */
-  private async resolveInputs(job: JobRecord, resuming: boolean): Promise<RunInputs> {
-    const { store } = this.opts;
-    const spec = job.spec;
-    const rowsOf = async (id: string, role: 'data' | 'validation'): Promise<TrainingData> => {
-      const ds = await store.getDataset(job.tenant, id);
-      const problem = ds ? checkDatasetFits(spec, ds, role) : `${role === 'validation' ? 'validation ' : ''}dataset ${id} no longer exists`;
-      if (problem || !ds) throw new InvalidInputError(problem!);
-      return { n: ds.rows, x: toFloat32(ds.x, ds.inputDim), y: toFloat32(ds.y, ds.outputDim) };
-    };
-    const inlineOf = async (part: RowsPart): Promise<TrainingData> => {
-      const stored = await store.getJobRows(job.id, part);
-      if (!stored) throw new InvalidInputError(`the job's inline ${part === 'validation' ? 'validation ' : ''}rows are missing from the store`);
-      return toTrainingData(stored.rows);
-    };
-    const inputs: RunInputs = {};
-    if (spec.data.kind === 'dataset') inputs.data = await rowsOf(spec.data.id, 'data');
-    if (spec.data.kind === 'inline') inputs.data = await inlineOf('data');
-    const v = spec.training.validation;
-    if (v?.kind === 'dataset') inputs.validationData = await rowsOf(v.id, 'validation');
-    if (v?.kind === 'inline') inputs.validationData = await inlineOf('validation');
-    const from = job.details?.warmStart;
-    if (from && !resuming) {
-      const ckpt = await store.getCheckpoint(from.jobId, from.epoch);
-      if (!ckpt) throw new InvalidInputError(`warmStart: the checkpoint of job ${from.jobId} at epoch ${from.epoch} no longer exists`);
-      inputs.initialWeights = ckpt.safetensors;
-    }
-    return inputs;
-  }
-
-  /**
    * A fenced write failed. A lost claim stops the run silently; any other failure would leave a hole in the job's
    * history if anything after it were recorded, so the job stops at once and fails with `store_error`.
    */
@@ -379,80 +302,6 @@ export class RunSupervisor {
     run.storeError = `could not record ${what}: ${errorText(err)}`;
     this.opts.logger.error({ jobId: run.job.id, err }, 'store write failed during training; stopping the job');
     this.requestStop(run, 'store_error');
-  }
-
-  private async onWorkerMessage(run: Run, m: WorkerMessage): Promise<void> {
-    if (run.stopReason === 'lost') return;
-    if (run.storeError !== null || run.quotaError !== null) {
-      // Stopping after a failed write or at the quota: nothing after it is recorded.
-      if (m.type === 'end') run.end = m;
-      return;
-    }
-    const { store, bus } = this.opts;
-    const id = run.job.id;
-    switch (m.type) {
-      case 'epochs': {
-        if (m.events.length === 0) return;
-        await store.appendEpochs(run.fence, m.events);
-        const first = m.events[0]!;
-        const last = m.events[m.events.length - 1]!;
-        run.job = { ...run.job, epoch: last.epoch, lastLoss: last.loss };
-        bus.publish({ kind: 'epochs', jobId: id, from: first.epoch, to: last.epoch, events: m.events });
-        return;
-      }
-      case 'checkpoint':
-        await this.checkQuota(run, m.safetensors.byteLength, `the checkpoint at epoch ${m.epoch}`);
-        await store.putCheckpoint(
-          run.fence,
-          { epoch: m.epoch, kind: 'periodic', createdAt: new Date().toISOString(), bytes: m.safetensors.byteLength },
-          m.safetensors,
-          m.resumeState,
-        );
-        return;
-      case 'resume':
-        await store.putResumeState(run.fence, m.epoch, m.safetensors, m.resumeState);
-        return;
-      case 'started':
-        return;
-      case 'split':
-        run.job = await store.updateRun(run.fence, {
-          details: {
-            ...run.job.details,
-            split: {
-              trainRows: m.trainRows,
-              validationRows: m.validationRows,
-              rule: splitRule(run.job.spec),
-            },
-          },
-        });
-        return;
-      case 'end':
-        run.end = m;
-        if (m.outcome === 'succeeded') {
-          await this.checkQuota(run, m.safetensors.byteLength, 'the final checkpoint');
-          // With early stopping the final weights are the best epoch's, and the checkpoint says so.
-          await store.putCheckpoint(
-            run.fence,
-            { epoch: m.best?.epoch ?? m.epoch, kind: 'final', createdAt: new Date().toISOString(), bytes: m.safetensors.byteLength },
-            m.safetensors,
-          );
-        }
-        return;
-    }
-  }
-
-  /** Throws StorageQuotaError when writing `bytes` more would take the job's tenant past its storage quota. */
-  private async checkQuota(run: Run, bytes: number, what: string): Promise<void> {
-    const quota = this.opts.tenantMaxStoredBytes ?? 0;
-    if (quota <= 0) return;
-    const usage = await this.opts.store.tenantUsage(run.job.tenant);
-    if (usage.bytes + bytes > quota) {
-      throw new StorageQuotaError(
-        `storage_quota_exceeded: ${what} (${bytes} bytes) would take tenant ${run.job.tenant} from ${usage.bytes} to ` +
-          `${usage.bytes + bytes} bytes, above the limit of ${quota} (TENANT_MAX_STORED_BYTES); training stopped at ` +
-          `epoch ${run.job.epoch}, and the checkpoints written before are kept`,
-      );
-    }
   }
 
   /** Decide the job's final state from how the worker ended (or failed) and why it was asked to stop. */
