@@ -1,18 +1,9 @@
-/** Route helpers for jobs: the wire views (from ../jobs/views.ts), canonical JSON, log fields, 404s. */
+/** Route helpers for jobs: the wire views (from ../jobs/views.ts), log fields, 404s. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { JobManager, JobRecord } from '../jobs/types.js';
 import { notFound } from '../plugins/errors.js';
 
 export { finiteOrNull, jobLinks, toJobView } from '../jobs/views.js';
-
-/** JSON with sorted keys, for comparing two specs regardless of key order. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  );
-}
 
 /** Every log line of a request about a job, including fastify's "request completed", carries the job id. */
 export function logJobId(request: FastifyRequest, reply: FastifyReply): void {
