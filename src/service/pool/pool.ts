@@ -49,6 +49,12 @@ export interface WorkerPoolOptions {
    * task fails and Piscina starts a new thread. Typed-array data (weights, datasets) lives outside these heaps.
    */
   resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
+  /**
+   * Default true: each training thread, when it starts, imports its worker and runs the worker's `warmUp` export
+   * (workers/train.ts: a few tiny jobs, ~0.1 s of one core) before Piscina gives it a task, so that a thread's
+   * first job runs on compiled code (see src/training/warm-up.ts). The threads start when the pool is built.
+   */
+  warmUp?: boolean;
 }
 
 /**
@@ -90,7 +96,11 @@ export class WorkerPool {
       idleTimeout: 60_000,
       execArgv: opts.execArgv,
       resourceLimits: opts.resourceLimits,
-      workerData: { kernel: opts.kernel ?? 'auto', script: asUrl(opts.trainScript ?? defaultWorkerScript('train')) },
+      workerData: {
+        kernel: opts.kernel ?? 'auto',
+        script: asUrl(opts.trainScript ?? defaultWorkerScript('train')),
+        warmUp: opts.warmUp ?? true,
+      },
     });
     this.predictPool = new Piscina({
       filename: entryScript(),
@@ -99,7 +109,7 @@ export class WorkerPool {
       idleTimeout: 30_000,
       execArgv: opts.execArgv,
       resourceLimits: opts.resourceLimits,
-      workerData: { kernel: opts.kernel ?? 'auto', script: asUrl(opts.predictScript ?? defaultWorkerScript('predict')) },
+      workerData: { kernel: opts.kernel ?? 'auto', script: asUrl(opts.predictScript ?? defaultWorkerScript('predict')), warmUp: false },
     });
   }
 
