@@ -9,23 +9,22 @@
  * start (workers/esm-entry.cts runs it before Piscina marks the thread ready) and changes no state a job can see:
  * each tiny job has its own seeded generator, and nothing is posted anywhere.
  *
- * The second job's tensors are above the engine's host-allocator threshold (kernels/alloc.ts: 4096 elements) too, so
- * the same allocation paths are taken as in real jobs.
+ * The tensors are above the engine's host-allocator threshold (kernels/alloc.ts: 4096 elements), so the same
+ * allocation paths are taken as in real jobs.
  */
 import { jobSpecSchema, type JobSpec } from '../spec/job-spec.js';
 import { runTrainingLoop } from './loop.js';
 import { Control } from './protocol.js';
 
 const WARM_UP_JOBS: unknown[] = [
-  // The tutorial's program at its own size (raw tensors, SSE, the tutorial's SGD) for a few epochs, with checkpoints:
-  // its buffer sizes also settle the thread's malloc arena, whose first use otherwise costs a job thousands of page
-  // faults.
+  // The tutorial's program at a tenth of its width (raw tensors, SSE, the tutorial's SGD), with checkpoints. Its own
+  // size would also settle the thread's malloc arena, but costs twice as much for little more (measured).
   {
     name: 'warm-up-tutorial',
-    model: { kind: 'two_layer_net', inputDim: 1000, hiddenDim: 100, outputDim: 10 },
+    model: { kind: 'two_layer_net', inputDim: 100, hiddenDim: 64, outputDim: 10 },
     data: { kind: 'random', n: 64 },
-    training: { epochs: 60, loss: 'sse', optimizer: { kind: 'sgd', lr: 1e-6 } },
-    checkpointEvery: 30,
+    training: { epochs: 100, loss: 'sse', optimizer: { kind: 'sgd', lr: 1e-6 } },
+    checkpointEvery: 50,
     seed: 0,
   },
   // nn.Sequential with biases, MSE, Adam, mini-batches.
@@ -40,7 +39,7 @@ const WARM_UP_JOBS: unknown[] = [
 ];
 
 /**
- * Runs the warm-up jobs on this thread (synchronously; ~60-120 ms of one core on a fresh thread). Returns how many epochs it trained. A job that does
+ * Runs the warm-up jobs on this thread (synchronously; ~40-80 ms of one core on a fresh thread). Returns how many epochs it trained. A job that does
  * not end 'succeeded' throws: it would mean the training layer is broken on this thread.
  */
 export function warmUpTraining(): number {

@@ -29,7 +29,7 @@ describe('warmUpTraining', () => {
     manualSeed(3);
     const a = Array.from(randn([8]).data);
     manualSeed(3);
-    expect(warmUpTraining()).toBe(70);
+    expect(warmUpTraining()).toBe(110);
     expect(Array.from(randn([8]).data)).toEqual(a);
     expect(losses()).toEqual(before);
   });
