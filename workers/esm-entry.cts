@@ -7,21 +7,22 @@
  * module". Loading a CommonJS file and importing the ESM worker asynchronously never enters that path.
  *
  * The export is a Promise of the task handler, which Piscina awaits before it marks the thread ready: the worker
- * module is imported at thread start, and when it exports `warmUp` (workers/train.ts does) that runs too, unless the
- * pool said `warmUp: false` in workerData. So a thread's first task does not pay the module load or V8's first
- * compilation of the training code. The promise never rejects: an import that fails gives a handler that rethrows
- * the error, so each task fails with it as before; a warm-up that fails is ignored (the task meets the same error).
+ * module is imported at thread start, and when it exports `warmUp` (workers/train.ts does) that runs too, with the
+ * pool's warm-up control word (workerData.warmUpControl; the pool sets it to stop once it is given a task), unless
+ * the pool said `warmUp: false`. So a thread's first task does not pay the module load or V8's first compilation
+ * of the training code. The promise never rejects: an import that fails gives a handler that rethrows the error,
+ * so each task fails with it as before; a warm-up that fails is ignored (the task meets the same error).
  */
 const { workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
 
 type Handler = (task: unknown) => unknown;
 interface WorkerModule {
   default?: Handler;
-  warmUp?: () => unknown;
+  warmUp?: (control?: SharedArrayBuffer) => unknown;
 }
 
 async function initialize(): Promise<Handler> {
-  const data = workerData as { script?: string; warmUp?: boolean } | undefined;
+  const data = workerData as { script?: string; warmUp?: boolean; warmUpControl?: SharedArrayBuffer } | undefined;
   let handler: Handler;
   try {
     const script = data?.script;
@@ -32,7 +33,7 @@ async function initialize(): Promise<Handler> {
     handler = run;
     if (data?.warmUp !== false && typeof mod.warmUp === 'function') {
       try {
-        await mod.warmUp();
+        await mod.warmUp(data?.warmUpControl);
       } catch {
         // The thread still serves tasks; one that hits the same problem reports it.
       }

@@ -15,9 +15,10 @@ export default async function train(task: TrainTask): Promise<void> {
 
 /**
  * Run once when the thread starts, before Piscina hands it a task (workers/esm-entry.cts): pins the kernel and
- * trains a few tiny jobs (src/training/warm-up.ts) so that the first real job runs on compiled code.
+ * trains a few tiny jobs (src/training/warm-up.ts) so that the first real job runs on compiled code. `control` is
+ * the pool's warm-up control word: it says stop once the pool has been given a task.
  */
-export async function warmUp(): Promise<void> {
+export async function warmUp(control?: SharedArrayBuffer): Promise<void> {
   await prepareKernels();
-  warmUpTraining();
+  warmUpTraining(control);
 }

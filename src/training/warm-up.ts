@@ -39,15 +39,17 @@ const WARM_UP_JOBS: unknown[] = [
 ];
 
 /**
- * Runs the warm-up jobs on this thread (synchronously; ~40-80 ms of one core on a fresh thread). Returns how many epochs it trained. A job that does
- * not end 'succeeded' throws: it would mean the training layer is broken on this thread.
+ * Runs the warm-up jobs on this thread (synchronously; ~40-80 ms of one core on a fresh thread) and returns how many
+ * epochs they trained. `control` is read like a job's control word, between epochs: once it is not RUN the warm-up
+ * stops there (the pool sets it when the first task is submitted, so a job that arrives while the threads are still
+ * warming up does not wait for the rest of it). A job that ends other than 'succeeded' or 'cancelled' throws: it
+ * would mean the training layer is broken on this thread.
  */
-export function warmUpTraining(): number {
+export function warmUpTraining(control: SharedArrayBuffer = runningControl()): number {
   let epochs = 0;
   for (const raw of WARM_UP_JOBS) {
+    if (Atomics.load(new Int32Array(control), 0) !== Control.RUN) break;
     const spec = jobSpecSchema.parse(raw) as JobSpec & { seed: number };
-    const control = new SharedArrayBuffer(4);
-    Atomics.store(new Int32Array(control), 0, Control.RUN);
     let outcome = '';
     runTrainingLoop(
       // flushMs 0: every epoch is posted, so the report path runs as often as the epochs.
@@ -57,7 +59,14 @@ export function warmUpTraining(): number {
         if (m.type === 'epochs') epochs += m.events.length;
       },
     );
+    if (outcome === 'cancelled') break;
     if (outcome !== 'succeeded') throw new Error(`training warm-up job ${spec.name} ended ${outcome || 'without an end message'}`);
   }
   return epochs;
+}
+
+function runningControl(): SharedArrayBuffer {
+  const control = new SharedArrayBuffer(4);
+  Atomics.store(new Int32Array(control), 0, Control.RUN);
+  return control;
 }

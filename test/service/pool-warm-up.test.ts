@@ -1,7 +1,7 @@
 /**
  * The training pool's thread start-up (workers/esm-entry.cts): a worker module's `warmUp` export runs once per thread
- * before the thread takes a task (unless the pool says warmUp: false), a warm-up that throws leaves the thread
- * serving, and a worker module that cannot be imported fails each task with its import error, as before.
+ * before the thread takes a task (unless the pool says warmUp: false) and is told to stop once the pool has a task,
+ * a warm-up that throws leaves the thread serving, and a worker module that cannot be imported fails each task with its import error, as before.
  * Runs the compiled entry (dist/workers/esm-entry.cjs; `npm test` builds first).
  */
 import { fileURLToPath } from 'node:url';
@@ -39,13 +39,24 @@ async function runOne(p: WorkerPool): Promise<unknown> {
 describe('training threads warm up before their first task', () => {
   it("runs the worker's warmUp export once per thread, before the first task", async () => {
     const p = pool({ trainScript: WORKER });
-    expect(await runOne(p)).toEqual({ warmedUp: 1 });
-    expect(await runOne(p)).toEqual({ warmedUp: 1 });
+    expect(await runOne(p)).toEqual({ warmedUp: 1, stoppedByPool: false });
+    expect(await runOne(p)).toEqual({ warmedUp: 1, stoppedByPool: false });
   });
 
   it('skips it when the pool is built with warmUp: false', async () => {
     const p = pool({ trainScript: WORKER, warmUp: false });
-    expect(await runOne(p)).toEqual({ warmedUp: 0 });
+    expect(await runOne(p)).toEqual({ warmedUp: 0, stoppedByPool: false });
+  });
+
+  it('stops the warm-ups once the pool is given a task, so the task does not wait for them', async () => {
+    process.env.WARM_UP_WORKER_LONG = '1';
+    let p: WorkerPool;
+    try {
+      p = pool({ trainScript: WORKER });
+    } finally {
+      delete process.env.WARM_UP_WORKER_LONG;
+    }
+    expect(await runOne(p)).toEqual({ warmedUp: 1, stoppedByPool: true });
   });
 
   it('a warm-up that throws leaves the thread serving', async () => {
@@ -57,8 +68,8 @@ describe('training threads warm up before their first task', () => {
     } finally {
       delete process.env.WARM_UP_WORKER_THROWS;
     }
-    expect(await runOne(p)).toEqual({ warmedUp: 0 });
-    expect(await runOne(p)).toEqual({ warmedUp: 0 });
+    expect(await runOne(p)).toEqual({ warmedUp: 0, stoppedByPool: false });
+    expect(await runOne(p)).toEqual({ warmedUp: 0, stoppedByPool: false });
   });
 
   it('a worker module that cannot be imported fails each task with the import error', async () => {

@@ -1,10 +1,12 @@
 /**
  * The training threads' warm-up (src/training/warm-up.ts) trains its tiny jobs to the end and leaves nothing a job
- * can see: the default generator's stream and a job's numbers are the same with or without it.
+ * can see: the default generator's stream and a job's numbers are the same with or without it. Its control word
+ * stops it.
  */
 import { describe, expect, it } from 'vitest';
 import { manualSeed, randn } from '../../src/engine/index.js';
 import { jobSpecSchema, type JobSpec } from '../../src/spec/job-spec.js';
+import { Control } from '../../src/training/protocol.js';
 import { Trainer } from '../../src/training/trainer.js';
 import { warmUpTraining } from '../../src/training/warm-up.js';
 
@@ -32,5 +34,11 @@ describe('warmUpTraining', () => {
     expect(warmUpTraining()).toBe(110);
     expect(Array.from(randn([8]).data)).toEqual(a);
     expect(losses()).toEqual(before);
+  });
+
+  it('stops at the next epoch once its control word is not RUN', () => {
+    const control = new SharedArrayBuffer(4);
+    Atomics.store(new Int32Array(control), 0, Control.CANCEL);
+    expect(warmUpTraining(control)).toBe(0);
   });
 });

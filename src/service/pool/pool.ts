@@ -15,7 +15,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { loadNativeKernels } from '../../runtime/native-kernels.js';
-import type { PredictResult, PredictTask, TrainTask } from '../../training/protocol.js';
+import { Control, type PredictResult, type PredictTask, type TrainTask } from '../../training/protocol.js';
 
 export type WorkerKernelName = 'auto' | 'native' | 'simd' | 'relaxed' | 'js';
 
@@ -52,7 +52,9 @@ export interface WorkerPoolOptions {
   /**
    * Default true: each training thread, when it starts, imports its worker and runs the worker's `warmUp` export
    * (workers/train.ts: a few tiny jobs, ~0.1 s of one core) before Piscina gives it a task, so that a thread's
-   * first job runs on compiled code (see src/training/warm-up.ts). The threads start when the pool is built.
+   * first job runs on compiled code (see src/training/warm-up.ts). The threads start when the pool is built; the
+   * warm-ups stop at their next epoch once the pool is given its first training task, so that task does not wait
+   * for them (and threads started later, replacing a crashed one, skip it).
    */
   warmUp?: boolean;
 }
@@ -83,6 +85,8 @@ export class WorkerPool {
   readonly threads: number;
   private readonly train: Piscina;
   private readonly predictPool: Piscina;
+  /** The training threads' warm-up control word (workers/esm-entry.cts): RUN until the first task, then CANCEL. */
+  private readonly warmUpControl = new SharedArrayBuffer(4);
 
   constructor(opts: WorkerPoolOptions = {}) {
     this.threads = Math.max(1, Math.floor(opts.workers ?? availableParallelism()));
@@ -100,6 +104,7 @@ export class WorkerPool {
         kernel: opts.kernel ?? 'auto',
         script: asUrl(opts.trainScript ?? defaultWorkerScript('train')),
         warmUp: opts.warmUp ?? true,
+        warmUpControl: this.warmUpControl,
       },
     });
     this.predictPool = new Piscina({
@@ -115,6 +120,7 @@ export class WorkerPool {
 
   /** Resolves when the worker returns; every result travels over `task.port` (one ordered channel). */
   runTrain(task: TrainTask, signal: AbortSignal): Promise<void> {
+    Atomics.store(new Int32Array(this.warmUpControl), 0, Control.CANCEL);
     return this.train.run(task, { transferList: [task.port], signal });
   }
 
