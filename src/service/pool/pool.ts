@@ -15,7 +15,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { loadNativeKernels } from '../../runtime/native-kernels.js';
-import type { PredictResult, PredictTask, TrainTask } from '../../training/protocol.js';
+import { Control, type PredictResult, type PredictTask, type TrainTask } from '../../training/protocol.js';
 
 export type WorkerKernelName = 'auto' | 'native' | 'simd' | 'relaxed' | 'js';
 
@@ -49,6 +49,14 @@ export interface WorkerPoolOptions {
    * task fails and Piscina starts a new thread. Typed-array data (weights, datasets) lives outside these heaps.
    */
   resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
+  /**
+   * Default true: each training thread, when it starts, imports its worker and runs the worker's `warmUp` export
+   * (workers/train.ts: a few tiny jobs, ~0.1 s of one core) before Piscina gives it a task, so that a thread's
+   * first job runs on compiled code (see src/training/warm-up.ts). The threads start when the pool is built; the
+   * warm-ups stop at their next epoch once the pool is given its first training task, so that task does not wait
+   * for them (and threads started later, replacing a crashed one, skip it).
+   */
+  warmUp?: boolean;
 }
 
 /**
@@ -77,6 +85,8 @@ export class WorkerPool {
   readonly threads: number;
   private readonly train: Piscina;
   private readonly predictPool: Piscina;
+  /** The training threads' warm-up control word (workers/esm-entry.cts): RUN until the first task, then CANCEL. */
+  private readonly warmUpControl = new SharedArrayBuffer(4);
 
   constructor(opts: WorkerPoolOptions = {}) {
     this.threads = Math.max(1, Math.floor(opts.workers ?? availableParallelism()));
@@ -90,7 +100,12 @@ export class WorkerPool {
       idleTimeout: 60_000,
       execArgv: opts.execArgv,
       resourceLimits: opts.resourceLimits,
-      workerData: { kernel: opts.kernel ?? 'auto', script: asUrl(opts.trainScript ?? defaultWorkerScript('train')) },
+      workerData: {
+        kernel: opts.kernel ?? 'auto',
+        script: asUrl(opts.trainScript ?? defaultWorkerScript('train')),
+        warmUp: opts.warmUp ?? true,
+        warmUpControl: this.warmUpControl,
+      },
     });
     this.predictPool = new Piscina({
       filename: entryScript(),
@@ -99,13 +114,17 @@ export class WorkerPool {
       idleTimeout: 30_000,
       execArgv: opts.execArgv,
       resourceLimits: opts.resourceLimits,
-      workerData: { kernel: opts.kernel ?? 'auto', script: asUrl(opts.predictScript ?? defaultWorkerScript('predict')) },
+      workerData: { kernel: opts.kernel ?? 'auto', script: asUrl(opts.predictScript ?? defaultWorkerScript('predict')), warmUp: false },
     });
   }
 
-  /** Resolves when the worker returns; every result travels over `task.port` (one ordered channel). */
-  /** The rows' buffers (`data`, `validationData`) are transferred with the port: the caller must not reuse them. */
+  /**
+   * Resolves when the worker returns; every result travels over `task.port` (one ordered channel). The rows' buffers
+   * (`data`, `validationData`) are transferred with the port: the caller must not reuse them.
+   */
   runTrain(task: TrainTask, signal: AbortSignal): Promise<void> {
+    // The first task stops the threads' warm-ups at their next epoch (see warmUp above).
+    Atomics.store(new Int32Array(this.warmUpControl), 0, Control.CANCEL);
     const rows = [task.data, task.validationData].flatMap((d) => (d ? [d.x.buffer as ArrayBuffer, d.y.buffer as ArrayBuffer] : []));
     return this.train.run(task, { transferList: [task.port, ...new Set(rows)], signal });
   }
