@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteJobStore } from '../../src/service/store/sqlite.js';
+import { unpackMatrix } from '../../src/service/store/codec.js';
 
 const WRITER = join(import.meta.dirname, 'fixtures/sqlite-writer.ts');
 const dirs: string[] = [];
@@ -71,8 +72,8 @@ describe('SQLite store under SIGKILL', () => {
         for (const a of acks) {
           if (a.kind === 'dataset') {
             const ds = await store.getDataset('alice', a.id);
-            expect(ds?.rows, a.id).toBe(200);
-            expect(ds?.y[199]).toEqual([199 * 3]);
+            expect(ds?.record.rows, a.id).toBe(200);
+            expect(unpackMatrix(ds!.rows.y, 200, 1)[199]).toEqual([199 * 3]);
             continue;
           }
           const tenant = Number(a.id.split('-').pop()) % 2 ? 'alice' : 'bob';

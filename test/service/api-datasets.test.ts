@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { unpackMatrix } from '../../src/service/store/codec.js';
 import { afterEach, expect, test } from 'vitest';
 import { makeTestApp, regressionSpec, type TestApp } from '../helpers/app.js';
 
@@ -62,9 +63,9 @@ test('CSV upload with ?target= names the columns; without it the last column is 
   const csv = 'a,b,t1,c\n1,2,3,4\n5,6,7,8\r\n\n9,10,11,12\n';
   const res = await request(t.app.server).post('/v1/datasets?target=t1,c&name=mine').set('content-type', 'text/csv').send(csv).expect(201);
   expect(res.body).toMatchObject({ name: 'mine', rows: 3, inputDim: 2, outputDim: 2, columns: { x: ['a', 'b'], y: ['t1', 'c'] } });
-  const stored = await t.store.getDataset('default', res.body.id);
-  expect(stored?.x).toEqual([[1, 2], [5, 6], [9, 10]]);
-  expect(stored?.y).toEqual([[3, 4], [7, 8], [11, 12]]);
+  const stored = (await t.store.getDataset('default', res.body.id))!.rows;
+  expect(unpackMatrix(stored.x, 3, 2)).toEqual([[1, 2], [5, 6], [9, 10]]);
+  expect(unpackMatrix(stored.y, 3, 2)).toEqual([[3, 4], [7, 8], [11, 12]]);
 
   const last = await request(t.app.server).post('/v1/datasets').set('content-type', 'text/csv').send('x,"y"\n3.3,1.7\n4.4,2.76\n').expect(201);
   expect(last.body).toMatchObject({ rows: 2, inputDim: 1, outputDim: 1, columns: { x: ['x'], y: ['y'] } });

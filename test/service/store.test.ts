@@ -6,6 +6,7 @@
 import { postgresUrl } from '../helpers/postgres.js';
 import { inlineSummary } from '../helpers/inline.js';
 import { SCHEMA_VERSION } from '../../src/service/store/migrations.js';
+import { unpackMatrix } from '../../src/service/store/codec.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -178,10 +179,11 @@ function contract(backend: () => Backend): void {
     expect(await s.getDatasetRecord('b', 'ds1')).toBeNull();
     expect(await s.deleteDataset('b', 'ds1')).toBe(false);
     const ds = (await s.getDataset('a', 'ds1'))!;
-    expect(ds.x).toEqual(x);
-    expect(ds.y).toEqual([[3], [4], [5], [6]]);
-    expect(ds.columns).toEqual({ x: ['u'], y: ['v'] });
-    expect(ds.bytes).toBe(64);
+    expect(unpackMatrix(ds.rows.x, 4, 1)).toEqual(x);
+    expect(unpackMatrix(ds.rows.y, 4, 1)).toEqual([[3], [4], [5], [6]]);
+    expect([ds.rows.rows, ds.rows.inputDim, ds.rows.outputDim]).toEqual([4, 1, 1]);
+    expect(ds.record.columns).toEqual({ x: ['u'], y: ['v'] });
+    expect(ds.record.bytes).toBe(64);
     expect((await s.tenantUsage('b')).bytes).toBe(0);
     const usage = await s.tenantUsage('a');
     expect(usage).toMatchObject({ queued: 1, running: 0 });

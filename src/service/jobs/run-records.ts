@@ -29,12 +29,6 @@ function splitRule(spec: JobRecord['spec']): string {
   return 'inline: the rows given in training.validation';
 }
 
-function toFloat32(rows: number[][], width: number): Float32Array {
-  const out = new Float32Array(rows.length * width);
-  for (let i = 0; i < rows.length; i++) out.set(rows[i]!, i * width);
-  return out;
-}
-
 /**
  * What the worker needs beyond the spec, read from the store: the rows it trains or validates on (a dataset's, or
  * the job's own inline rows, kept apart from its record), and a warm start's weights (not when resuming: the resume point has the weights). Something removed since
@@ -44,9 +38,10 @@ export async function resolveRunInputs(store: JobStore, job: JobRecord, resuming
   const spec = job.spec;
   const rowsOf = async (id: string, role: 'data' | 'validation'): Promise<TrainingData> => {
     const ds = await store.getDataset(job.tenant, id);
-    const problem = ds ? checkDatasetFits(spec, ds, role) : `${role === 'validation' ? 'validation ' : ''}dataset ${id} no longer exists`;
+    const problem = ds ? checkDatasetFits(spec, ds.record, role) : `${role === 'validation' ? 'validation ' : ''}dataset ${id} no longer exists`;
     if (problem || !ds) throw new InvalidInputError(problem!);
-    return { n: ds.rows, x: toFloat32(ds.x, ds.inputDim), y: toFloat32(ds.y, ds.outputDim) };
+    // Straight from the stored float64 bytes to float32 (unpacking 760k rows into JS arrays first took ~0.8 s).
+    return toTrainingData(ds.rows);
   };
   const inlineOf = async (part: RowsPart): Promise<TrainingData> => {
     const stored = await store.getJobRows(job.id, part);

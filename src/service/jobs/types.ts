@@ -282,7 +282,8 @@ export interface JobStore extends JobQueue, WebhookStore {
   findJobByIdempotencyKey(tenant: string, key: string): Promise<JobRecord | null>;
 
   createDataset(dataset: Dataset): Promise<DatasetRecord>;
-  getDataset(tenant: string, id: string): Promise<Dataset | null>;
+  /** A dataset's record and its rows as stored (float64, packed: nothing is unpacked into JS arrays). */
+  getDataset(tenant: string, id: string): Promise<{ record: DatasetRecord; rows: PackedRows } | null>;
   getDatasetRecord(tenant: string, id: string): Promise<DatasetRecord | null>;
   deleteDataset(tenant: string, id: string): Promise<boolean>;
 

@@ -103,7 +103,8 @@ export const plotRoutes: FastifyPluginAsyncZod = async (app) => {
       } else if (data.kind === 'dataset') {
         const dataset = await store.getDataset(request.tenant, data.id);
         if (!dataset) throw new ApiError(409, 'data_unavailable', `dataset ${data.id} used by job ${job.id} was deleted; there are no points to draw`);
-        ({ x, y } = dataset);
+        x = unpackMatrix(dataset.rows.x, dataset.rows.rows, 1);
+        y = unpackMatrix(dataset.rows.y, dataset.rows.rows, 1);
       } else {
         throw new ApiError(
           409,

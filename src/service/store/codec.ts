@@ -1,5 +1,5 @@
 /** Encodings both stores share, so rows, data and cursors mean the same on SQLite and PostgreSQL. */
-import type { DatasetRecord, EpochEvent, JobRecord, JobStatus } from '../jobs/types.js';
+import type { DatasetRecord, EpochEvent, JobRecord, JobStatus, PackedRows } from '../jobs/types.js';
 
 /** The job columns both stores have (JSON documents as text, timestamps as ISO strings). */
 export interface JobRowFields {
@@ -64,6 +64,14 @@ export function rowToDatasetRecord(r: DatasetRowFields): DatasetRecord {
     columns: r.columns === null ? null : JSON.parse(r.columns),
     createdAt: r.created_at,
     bytes: r.bytes,
+  };
+}
+
+/** A dataset row with its matrices: the record, and the rows as stored (no unpacking). */
+export function datasetRows(r: DatasetRowFields & { x?: Uint8Array; y?: Uint8Array }): { record: DatasetRecord; rows: PackedRows } {
+  return {
+    record: rowToDatasetRecord(r),
+    rows: { rows: r.rows, inputDim: r.input_dim, outputDim: r.output_dim, x: r.x ?? new Uint8Array(0), y: r.y ?? new Uint8Array(0) },
   };
 }
 

@@ -42,7 +42,7 @@ import type {
 } from '../jobs/types.js';
 import { TERMINAL_STATUSES } from '../jobs/types.js';
 import { LeaseLostError } from '../jobs/errors.js';
-import { checkFiniteLosses, decodeCursor, encodeCursor, packMatrix, rowToDatasetRecord, rowToJob, unpackMatrix, type DatasetRowFields, type JobRowFields } from './codec.js';
+import { checkFiniteLosses, decodeCursor, encodeCursor, packMatrix, datasetRows, rowToDatasetRecord, rowToJob, type DatasetRowFields, type JobRowFields } from './codec.js';
 import { migratePostgres } from './pg-migrations.js';
 import { newWebhookDelivery } from '../webhooks/payload.js';
 import { clipError, rowToDelivery, WEBHOOK_COLS, type WebhookDeliveryRow } from './webhook-rows.js';
@@ -623,15 +623,9 @@ export class PostgresJobStore implements JobStore {
     return rowToDatasetRecord(rows[0]!);
   }
 
-  async getDataset(tenant: string, id: string): Promise<Dataset | null> {
+  async getDataset(tenant: string, id: string): Promise<{ record: DatasetRecord; rows: PackedRows } | null> {
     const { rows } = await this.q<DatasetRow>('SELECT * FROM datasets WHERE tenant = $1 AND id = $2', [tenant, id]);
-    const row = rows[0];
-    if (!row) return null;
-    return {
-      ...rowToDatasetRecord(row),
-      x: unpackMatrix(row.x!, row.rows, row.input_dim),
-      y: unpackMatrix(row.y!, row.rows, row.output_dim),
-    };
+    return rows[0] ? datasetRows(rows[0]) : null;
   }
 
   async getDatasetRecord(tenant: string, id: string): Promise<DatasetRecord | null> {

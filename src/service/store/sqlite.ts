@@ -41,7 +41,7 @@ import type {
 } from '../jobs/types.js';
 import { TERMINAL_STATUSES } from '../jobs/types.js';
 import { LeaseLostError } from '../jobs/errors.js';
-import { checkFiniteLosses, decodeCursor, encodeCursor, packMatrix, rowToDatasetRecord, rowToJob, unpackMatrix, type DatasetRowFields, type JobRowFields } from './codec.js';
+import { checkFiniteLosses, decodeCursor, encodeCursor, packMatrix, datasetRows, rowToDatasetRecord, rowToJob, type DatasetRowFields, type JobRowFields } from './codec.js';
 import { insertJobRows, migrate } from './migrations.js';
 import { dataDirError } from '../data-dir.js';
 import { newWebhookDelivery } from '../webhooks/payload.js';
@@ -506,16 +506,11 @@ export class SqliteJobStore implements JobStore {
     return (await this.getDatasetRecord(dataset.tenant, dataset.id))!;
   }
 
-  async getDataset(tenant: string, id: string): Promise<Dataset | null> {
+  async getDataset(tenant: string, id: string): Promise<{ record: DatasetRecord; rows: PackedRows } | null> {
     const row = this.db.prepare('SELECT * FROM datasets WHERE tenant = ? AND id = ?').get(tenant, id) as
       | DatasetRow
       | undefined;
-    if (!row) return null;
-    return {
-      ...rowToDatasetRecord(row),
-      x: unpackMatrix(row.x!, row.rows, row.input_dim),
-      y: unpackMatrix(row.y!, row.rows, row.output_dim),
-    };
+    return row ? datasetRows(row) : null;
   }
 
   async getDatasetRecord(tenant: string, id: string): Promise<DatasetRecord | null> {
