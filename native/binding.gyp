@@ -7,7 +7,8 @@
         "src/gemm_scalar.c",
         "src/gemm_avx2.c",
         "src/gemm_avx512.c",
-        "src/elementwise.c"
+        "src/elementwise.c",
+        "src/random.c"
       ],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-O3", "-ffp-contract=off", "-fno-fast-math", "-Wall", "-Wextra", "-Wno-unused-parameter"],

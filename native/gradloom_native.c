@@ -18,6 +18,7 @@
 
 #include "src/elementwise.h"
 #include "src/gemm.h"
+#include "src/random.h"
 
 typedef struct {
   sgemm_fn gemm;
@@ -347,6 +348,26 @@ static napi_value js_clamp_backward(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* normal16(data, offset, blocks, mean, std): Box-Muller in place on data[offset, offset + 16 * blocks) (random.h). */
+static napi_value js_normal16(napi_env env, napi_callback_info info) {
+  static const char *fn = "normal16";
+  GET_ARGS(5)
+  F32 data;
+  int64_t offset, blocks;
+  double mean, std;
+  if (!get_f32(env, argv[0], fn, "data", &data) || !get_count(env, argv[1], fn, "offset", &offset) ||
+      !get_count(env, argv[2], fn, "blocks", &blocks) || !get_float(env, argv[3], fn, "mean", &mean) ||
+      !get_float(env, argv[4], fn, "std", &std))
+    return NULL;
+  if (blocks > (int64_t)(data.length / 16) || offset > (int64_t)data.length - 16 * blocks) {
+    throw_fmt(env, 1, "%s: %lld blocks of 16 from offset %lld do not fit in %zu elements", fn, (long long)blocks,
+              (long long)offset, data.length);
+    return NULL;
+  }
+  normal_fill16_blocks(data.data + offset, (size_t)blocks, (float)mean, (float)std);
+  return NULL;
+}
+
 /* ---- kernel choice ---------------------------------------------------------------------------------------------- */
 
 /* isa(): the sgemm kernel this thread uses ('avx512' | 'avx2' | 'scalar'). */
@@ -414,6 +435,7 @@ NAPI_MODULE_INIT() {
       {"axpy", NULL, js_axpy, NULL, NULL, NULL, napi_enumerable, NULL},
       {"clamp", NULL, js_clamp, NULL, NULL, NULL, napi_enumerable, NULL},
       {"clampBackward", NULL, js_clamp_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"normal16", NULL, js_normal16, NULL, NULL, NULL, napi_enumerable, NULL},
       {"isa", NULL, js_isa, NULL, NULL, NULL, napi_enumerable, NULL},
       {"isas", NULL, js_isas, NULL, NULL, NULL, napi_enumerable, NULL},
       {"useIsa", NULL, js_use_isa, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -30,6 +30,8 @@ interface NativeAddon {
   axpy(x: Float32Array, y: Float32Array, alpha: number): void;
   clamp(a: Float32Array, out: Float32Array, lo: number, hi: number): void;
   clampBackward(x: Float32Array, g: Float32Array, out: Float32Array, lo: number, hi: number): void;
+  /** Absent from an addon built before it: the engine then keeps its JavaScript Box-Muller. */
+  normal16?(data: Float32Array, offset: number, blocks: number, mean: number, std: number): void;
   isa(): NativeIsa;
   isas(): NativeIsa[];
   useIsa(isa: NativeIsa): void;
@@ -126,6 +128,11 @@ function wrap(addon: NativeAddon, file: string, small: ((args: GemmArgs) => void
     clampBackward(x, g, out, lo, hi) {
       if (x.length !== out.length || g.length !== out.length) return false;
       addon.clampBackward(x, g, out, lo, hi);
+      return true;
+    },
+    normal16(data, offset, blocks, mean, std) {
+      if (!addon.normal16 || offset < 0 || blocks < 0 || offset + 16 * blocks > data.length) return false;
+      addon.normal16(data, offset, blocks, mean, std);
       return true;
     },
   };

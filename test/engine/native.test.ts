@@ -18,6 +18,7 @@ import { NATIVE } from '../helpers/kernels.js';
 import { activeKernel, gemmKernel, useKernel, type GemmArgs } from '../../src/engine/kernels/gemm.js';
 import { ShapeError } from '../../src/engine/errors.js';
 import { noGrad } from '../../src/engine/index.js';
+import { normalFill16 } from '../../src/engine/random.js';
 import { nativeAddonPath, type NativeIsa, type NativeKernels } from '../../src/runtime/native-kernels.js';
 import { loadFixture } from '../helpers/fixtures.js';
 import { prepareKernels } from '../../workers/kernels.js';
@@ -346,6 +347,31 @@ describe.skipIf(!NATIVE.ok)(`native kernels${reason ? ` (skipped: ${reason})` : 
     // Enough of the random calls were valid for the comparison branch to mean something.
     console.log(`fuzz: ${accepted} of 3000 calls accepted`);
     expect(accepted).toBeGreaterThan(150);
+  });
+
+  it("Box-Muller (normal16) equals the engine's JavaScript normalFill16 bit for bit for every uniform the generator can draw", () => {
+    // Uniforms are k * 2^-24, k < 2^24: every k is a u1 once (lanes 0-7) and a u2 once (lanes 8-15, another k).
+    const CHUNK = 1 << 20;
+    for (const [mean, std] of [[0, 1], [Math.fround(0.5), Math.fround(2.5)]] as const) {
+      for (let k0 = 0; k0 < 1 << 24; k0 += mean === 0 ? CHUNK : 8 * CHUNK) {
+        const data = new Float32Array(2 * CHUNK);
+        for (let i = 0; i < CHUNK; i++) {
+          const block = i >> 3;
+          const lane = i & 7;
+          data[16 * block + lane] = (k0 + i) * 2 ** -24;
+          data[16 * block + 8 + lane] = (((k0 + i) * 7919) % (1 << 24)) * 2 ** -24;
+        }
+        const js = data.slice();
+        for (let o = 0; o < js.length; o += 16) normalFill16(js, o, mean, std);
+        expect(nk.elementwise.normal16!(data, 0, data.length / 16, mean, std)).toBe(true);
+        expect(firstDifference(data, js), `uniforms from ${k0}, mean ${mean}, std ${std}`).toBeNull();
+      }
+    }
+    // Bounds are checked: nothing outside the array is read or written.
+    expect(nk.elementwise.normal16!(new Float32Array(32), 17, 1, 0, 1)).toBe(false);
+    const addon = createRequire(import.meta.url)(nativeAddonPath()) as { normal16(d: Float32Array, o: number, b: number, m: number, s: number): void };
+    expect(() => addon.normal16(new Float32Array(16), 1, 1, 0, 1)).toThrow(RangeError);
+    expect(() => addon.normal16(new Float32Array(16), 0, 2, 0, 1)).toThrow(/do not fit in 16 elements/);
   });
 
   it('clamp and its gradient follow the JS loops for any double bounds (not float32 values, ±0, NaN, beyond float range)', () => {

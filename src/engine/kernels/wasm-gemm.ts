@@ -28,6 +28,11 @@ export interface ElementwiseKernels {
   clamp(a: Float32Array, out: Float32Array, lo: number, hi: number): boolean;
   /** out = lo <= x <= hi ? g : 0. */
   clampBackward(x: Float32Array, g: Float32Array, out: Float32Array, lo: number, hi: number): boolean;
+  /**
+   * Optional: Box-Muller in place on `blocks` blocks of 16 uniforms from `offset`, exactly as random.ts's
+   * normalFill16 (mean and std are float32 values). False: not done, the caller runs its own loop.
+   */
+  normal16?(data: Float32Array, offset: number, blocks: number, mean: number, std: number): boolean;
 }
 
 export interface WasmKernels {
