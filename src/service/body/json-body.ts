@@ -14,8 +14,6 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ResponseSerializationError } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import { globalPlugin } from '../plugins/global.js';
 import { ApiError, validationError, type Issue } from '../plugins/errors.js';
 import { findForbiddenKey, findLargeValue, MAX_ISSUES, scanBody, type BodyKind, type ScanIssue } from './scan.js';
