@@ -266,6 +266,7 @@ export async function openJobPage(id) {
   for (const el of document.querySelectorAll('[data-job-only]')) /** @type {HTMLElement} */ (el).hidden = true;
   $('#fit-section').hidden = true;
   for (const sel of ['#job-status', '#job-announce', '#job-error', '#action-status', '#fit-caption']) say($(sel), '');
+  $('#job-status').removeAttribute('data-status');
   $('#job-title').textContent = 'Job';
   $('#job-id').textContent = id;
   $('#job-timings').replaceChildren();
@@ -275,6 +276,8 @@ export async function openJobPage(id) {
   $('#hover-readout').textContent = READOUT_HINT;
   $('#fit-chart').setAttribute('data-fit', 'none');
   say($('#predict-result'), '');
+  /** @type {HTMLTextAreaElement} */ ($('#predict-x')).value = '';
+  $('#predict-shape').textContent = '';
   for (const el of document.querySelectorAll('#predict-form .field-error')) el.remove();
   $('#predict-x').removeAttribute('aria-invalid');
   let job;
