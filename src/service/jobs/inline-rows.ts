@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { InlineRowsSummary, JobSpec, StoredJobSpec } from '../../spec/job-spec.js';
 import type { TrainingData } from '../../training/protocol.js';
 import { packMatrix } from '../store/codec.js';
-import type { JobRows, PackedRows, RowsPart } from './types.js';
+import type { JobRows, PackedRows } from './types.js';
 
 function pack(rows: { x: number[][]; y: number[][] }, inputDim: number, outputDim: number): PackedRows {
   return { rows: rows.x.length, inputDim, outputDim, x: packMatrix(rows.x, inputDim), y: packMatrix(rows.y, outputDim) };
@@ -56,5 +56,3 @@ function toFloat32(bytes: Uint8Array): Float32Array {
   new Uint8Array(f64.buffer).set(bytes);
   return Float32Array.from(f64);
 }
-
-export const ROWS_PARTS: readonly RowsPart[] = ['data', 'validation'];
