@@ -1,6 +1,6 @@
 /**
  * The PyTorch script of GET /v1/jobs/:id/pytorch, downloaded from a listening server and run by real torch, on the
- * paths where the script reads more than it embeds: inline rows too many to embed (fetched from GET /v1/jobs/:id),
+ * paths where the script reads more than it embeds: inline rows too many to embed (fetched page by page from GET /v1/jobs/:id/data),
  * dataset rows from a JSON or CSV file, and warm-start weights downloaded from another job's checkpoint. Its losses
  * are compared with gradloom's trainer on the same rows and weights. The server runs the fake manager: only the
  * job records and checkpoints matter here, not its training.

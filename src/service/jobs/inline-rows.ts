@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { InlineRowsSummary, JobSpec, StoredJobSpec } from '../../spec/job-spec.js';
 import type { TrainingData } from '../../training/protocol.js';
-import { packMatrix } from '../store/codec.js';
+import { float64Of, packMatrix } from '../store/codec.js';
 import type { JobRows, PackedRows } from './types.js';
 
 function pack(rows: { x: number[][]; y: number[][] }, inputDim: number, outputDim: number): PackedRows {
@@ -47,12 +47,5 @@ export function detachInlineRows<S extends JobSpec>(spec: S): { spec: Omit<Store
 
 /** Stored float64 rows as the float32 arrays a trainer takes (what `torch.tensor(rows)` would round them to). */
 export function toTrainingData(rows: PackedRows): TrainingData {
-  return { n: rows.rows, x: toFloat32(rows.x), y: toFloat32(rows.y) };
-}
-
-function toFloat32(bytes: Uint8Array): Float32Array {
-  // Copy into an aligned buffer: the stored bytes may start at any offset.
-  const f64 = new Float64Array(bytes.byteLength / 8);
-  new Uint8Array(f64.buffer).set(bytes);
-  return Float32Array.from(f64);
+  return { n: rows.rows, x: Float32Array.from(float64Of(rows.x)), y: Float32Array.from(float64Of(rows.y)) };
 }

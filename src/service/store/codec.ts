@@ -85,8 +85,13 @@ export function packMatrix(rows: number[][], width: number): Buffer {
   return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }
 
+/** Stored float64 bytes as numbers (a copy: the bytes may not be 8-byte aligned). */
+export function float64Of(buf: Uint8Array): Float64Array {
+  return new Float64Array(new Uint8Array(buf).buffer);
+}
+
 export function unpackMatrix(buf: Uint8Array, rows: number, width: number): number[][] {
-  const data = new Float64Array(new Uint8Array(buf).buffer); // copy: the bytes may not be 8-byte aligned
+  const data = float64Of(buf);
   const out: number[][] = new Array(rows);
   for (let i = 0; i < rows; i++) out[i] = Array.from(data.subarray(i * width, (i + 1) * width));
   return out;
