@@ -7,6 +7,7 @@
         "src/gemm_scalar.c",
         "src/gemm_avx2.c",
         "src/gemm_avx512.c",
+        "src/gemm_zero_skip.c",
         "src/elementwise.c",
         "src/random.c"
       ],

@@ -395,6 +395,14 @@ static napi_value js_isas(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+/* zeroSkips(): how many products in this process took the zero-skipping path (gemm_zero_skip.c); for tests. */
+static napi_value js_zero_skips(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  CHECK_NAPI(napi_create_double(env, (double)sgemm_zero_skip_count(), &out));
+  return out;
+}
+
 /* useIsa(name): pins this thread's sgemm kernel (tests prove each one); throws if the CPU lacks it. */
 static napi_value js_use_isa(napi_env env, napi_callback_info info) {
   static const char *fn = "useIsa";
@@ -439,6 +447,7 @@ NAPI_MODULE_INIT() {
       {"isa", NULL, js_isa, NULL, NULL, NULL, napi_enumerable, NULL},
       {"isas", NULL, js_isas, NULL, NULL, NULL, napi_enumerable, NULL},
       {"useIsa", NULL, js_use_isa, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"zeroSkips", NULL, js_zero_skips, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {
     throw_last(env);

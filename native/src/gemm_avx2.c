@@ -122,6 +122,7 @@ static TGT mask_t make_mask(int rem) {
 
 TGT int sgemm_avx2(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, const float *B,
                    float *C, int mode) {
+  if (sgemm_zero_skip(transA, transB, M, N, K, A, B, C, mode)) return 0;
   return drive(transA, transB, M, N, K, A, B, C, mode);
 }
 #endif

@@ -181,6 +181,7 @@ static inline mask_t make_mask(int rem) { return rem ? (mask_t)((1u << rem) - 1)
 
 TGT int sgemm_avx512(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, const float *B,
                      float *C, int mode) {
+  if (sgemm_zero_skip(transA, transB, M, N, K, A, B, C, mode)) return 0;
   return drive(transA, transB, M, N, K, A, B, C, mode);
 }
 #endif

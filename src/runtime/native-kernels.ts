@@ -35,6 +35,8 @@ interface NativeAddon {
   isa(): NativeIsa;
   isas(): NativeIsa[];
   useIsa(isa: NativeIsa): void;
+  /** Absent from an addon built before it. */
+  zeroSkips?(): number;
 }
 
 export interface NativeKernels {
@@ -49,6 +51,8 @@ export interface NativeKernels {
   isas(): NativeIsa[];
   /** Pins this thread's sgemm kernel (tests prove each one); throws if the CPU lacks it. */
   useIsa(isa: NativeIsa): void;
+  /** Products in this process that skipped an operand's exact zeros (native/src/gemm_zero_skip.c); tests read it. */
+  zeroSkips(): number;
   /** The .node file loaded. */
   file: string;
 }
@@ -142,6 +146,7 @@ function wrap(addon: NativeAddon, file: string, small: ((args: GemmArgs) => void
     elementwise,
     isa: () => addon.isa(),
     isas: () => addon.isas(),
+    zeroSkips: () => addon.zeroSkips?.() ?? 0,
     useIsa: (isa) => addon.useIsa(isa),
     file,
   };

@@ -221,6 +221,60 @@ describe.skipIf(!NATIVE.ok)(`native kernels${reason ? ` (skipped: ${reason})` : 
         expect(bad.slice(0, 3)).toEqual([]);
       });
 
+      it(`Aᵀ·B with a ReLU-like operand (a third or more exact zeros) ${isa === 'scalar' ? 'runs dense' : 'skips its zeros'} with simd's bits: ±0, NaN kept, an Inf in the other operand, every mode`, () => {
+        const next = rng(4242);
+        const sparse = (n: number, zeros: number, nan: boolean) => {
+          const a = new Float32Array(n);
+          for (let i = 0; i < n; i++) {
+            const u = next();
+            a[i] = u < zeros ? (next() < 0.5 ? -0 : 0) : nan && u > 0.995 ? NaN : (next() * 2 - 1) * 4;
+          }
+          return a;
+        };
+        const dense = (n: number, inf: boolean) => {
+          const a = randomArray(n, next, false);
+          if (inf) a[Math.floor(next() * n)] = -Infinity;
+          // Subnormal and huge factors: products that underflow to ±0 or overflow to ±Inf.
+          for (let i = 0; i < n; i += 97) a[i] = i % 2 ? 1e-40 : -3e38;
+          return a;
+        };
+        const shapes: [number, number, number][] = [[1000, 100, 64], [100, 1000, 64], [37, 211, 99], [300, 9, 33], [8, 8, 1100], [97, 96, 8]];
+        const before = nk.zeroSkips();
+        let expectedSkips = 0;
+        const bad: string[] = [];
+        let seed = 0;
+        for (const [M, N, K] of shapes) {
+          for (const mode of MODES) {
+            for (const where of ['A', 'B'] as const) {
+              for (const variant of ['plain', 'nan', 'inf'] as const) {
+                // The smaller operand is the one that may be skipped; the zeros go there.
+                const sparseIsB = K * N <= K * M;
+                const zerosIn = sparseIsB ? 'B' : 'A';
+                if (where !== zerosIn) continue;
+                const zeros = 0.5 + 0.3 * next();
+                const A = where === 'A' ? sparse(M * K, zeros, variant === 'nan') : dense(M * K, variant === 'inf');
+                const B = where === 'B' ? sparse(K * N, zeros, variant === 'nan') : dense(K * N, variant === 'inf');
+                const C = randomArray(M * N, next, true);
+                for (let i = 0; i < C.length; i += 13) C[i] = -0;
+                const args: GemmArgs = { transA: true, transB: false, M, N, K, A, B, C, accumulate: mode === 'accumulate', accumulateRounded: mode === 'accumulateRounded' };
+                const mine = { ...args, C: C.slice() };
+                const theirs = { ...args, C: C.slice() };
+                nk.nativeGemm(mine);
+                gemmKernel('simd')!(theirs);
+                const d = firstDifference(mine.C, theirs.C);
+                if (d) bad.push(`${M}x${N}x${K} ${mode} zeros in ${where} (${variant}): ${d}`);
+                if (isa !== 'scalar' && mode !== 'accumulate' && variant !== 'inf') expectedSkips++;
+                seed++;
+              }
+            }
+          }
+        }
+        expect(bad.slice(0, 3)).toEqual([]);
+        // Declined where it must be: accumulate (C may start at -0), a non-finite factor opposite a zero.
+        expect(nk.zeroSkips() - before).toBe(expectedSkips);
+        expect(seed).toBe(shapes.length * MODES.length * 3);
+      });
+
       it('keeps -0 and NaN/Inf semantics: +0 start, 0*Inf is NaN, -0 + -0 stays -0 when accumulating', () => {
         const A = Float32Array.of(-0, 0, Infinity, 1);
         const B = Float32Array.of(1, 1);
