@@ -118,6 +118,9 @@ static TGT mask_t make_mask(int rem) {
    in place, a panel of N = 100 strides 400 B per row. Measured on Zen 3: xT.g 53 -> 62 GFLOP/s; for M = 64 packing
    costs more than it saves (60 vs 54). */
 #define PACK_MIN_M 256
+/* And B whose rows are not whole cache lines apart (N = 100: a 16-float row segment then spans two lines, and a
+   256-row panel read in place no longer fits L1). Measured on Zen 3: x.w1 (64x100x1000) 195-205 -> 182-190 us. */
+#define PACK_UNALIGNED 1
 #include "gemm_driver.h"
 
 TGT int sgemm_avx2(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, const float *B,
