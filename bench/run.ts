@@ -124,7 +124,10 @@ if (existsSync(python)) {
       }
       return rows;
     };
+    // How many products per step took the native zero-skipping path (xᵀ·g: 1 expected when the addon is active).
+    const skips0 = native.ok ? native.kernels.zeroSkips() : 0;
     const mainRows = await series(defaultKernel as kernels.KernelName);
+    const zeroSkipsPerStep = native.ok ? (native.kernels.zeroSkips() - skips0) / ((QUICK ? 5 : 100) + rounds * steps) : null;
     const wasmRows = wasmPath ? await series(wasmPath) : [];
     const rows = mainRows.map((r, i) => ({ ...r, ...(wasmRows[i] ? { wasm: wasmRows[i].ours, torchDuringWasm: wasmRows[i].torch } : {}) }));
     child.stdin.end();
@@ -167,6 +170,7 @@ if (existsSync(python)) {
       wasmRatioMedianWall: wasmS && torchW ? round(wasmS.medianWall / torchW.medianWall, 3) : null,
       wasmRatioMedianCpu: wasmS && torchW ? round(wasmS.medianCpu / torchW.medianCpu, 3) : null,
       goal: 'ratio <= 0.85 (issue 13), not done above 0.95',
+      zeroSkipsPerStep: zeroSkipsPerStep === null ? null : round(zeroSkipsPerStep, 3),
     });
   }
 }
