@@ -182,14 +182,8 @@ function outTransposedFunc(): string {
         (else
           ${lanes}))))`;
   };
-  return `(func $zs_out_t (param $t i32) (param $tw i32) (param $pc i32) (param $ldc i32) (param $r0 i32) (param $rb i32) (param $l0 i32) (param $lw i32) (param $add i32)
-  (local $j i32) (local $base i32) (local $d i32) (local $p i32)
-  (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
-  (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128)
-  (local.set $base (i32.add (i32.add (local.get $pc) (i32.mul (local.get $l0) (local.get $ldc))) (i32.shl (local.get $r0) (i32.const 2))))
-  (block $done (loop $jl
-    (br_if $done (i32.ge_s (local.get $j) (local.get $lw)))
-    (local.set $p (i32.add (local.get $t) (i32.shl (local.get $j) (i32.const 2))))
+  // Loads T's 4×4 block at column $j and transposes it: $x<t> is C's row segment l0 + j + t.
+  const transpose = `    (local.set $p (i32.add (local.get $t) (i32.shl (local.get $j) (i32.const 2))))
     (local.set $a0 (v128.load (local.get $p)))
     (local.set $a1 (v128.load (i32.add (local.get $p) (local.get $tw))))
     (local.set $a2 (v128.load (i32.add (local.get $p) (i32.shl (local.get $tw) (i32.const 1)))))
@@ -201,7 +195,32 @@ function outTransposedFunc(): string {
     (local.set $x0 ${shuf('(local.get $t0)', '(local.get $t2)', [0, 1, 4, 5])})
     (local.set $x1 ${shuf('(local.get $t0)', '(local.get $t2)', [2, 3, 6, 7])})
     (local.set $x2 ${shuf('(local.get $t1)', '(local.get $t3)', [0, 1, 4, 5])})
-    (local.set $x3 ${shuf('(local.get $t1)', '(local.get $t3)', [2, 3, 6, 7])})
+    (local.set $x3 ${shuf('(local.get $t1)', '(local.get $t3)', [2, 3, 6, 7])})`;
+  // Whole 4×4 blocks (4 rows of sums, 4 more columns): no per-lane tests; `add` decided once per call.
+  const fast = (add: boolean) => `(block $fd${add ? 'a' : 'o'} (loop $fl${add ? 'a' : 'o'}
+    (br_if $fd${add ? 'a' : 'o'} (i32.gt_s (i32.add (local.get $j) (i32.const 4)) (local.get $lw)))
+${transpose}
+    (local.set $d (i32.add (local.get $base) (i32.mul (local.get $j) (local.get $ldc))))
+${range(4)
+  .map((t) => {
+    const addr = t === 0 ? '(local.get $d)' : `(i32.add (local.get $d) ${t === 1 ? '(local.get $ldc)' : `(i32.mul (local.get $ldc) (i32.const ${t}))`})`;
+    if (!add) return `    (v128.store align=4 ${addr} (local.get $x${t}))`;
+    return `    (local.set $p ${addr})\n    (v128.store align=4 (local.get $p) (f32x4.add (v128.load align=4 (local.get $p)) (local.get $x${t})))`;
+  })
+  .join('\n')}
+    (local.set $j (i32.add (local.get $j) (i32.const 4)))
+    (br $fl${add ? 'a' : 'o'})))`;
+  return `(func $zs_out_t (param $t i32) (param $tw i32) (param $pc i32) (param $ldc i32) (param $r0 i32) (param $rb i32) (param $l0 i32) (param $lw i32) (param $add i32)
+  (local $j i32) (local $base i32) (local $d i32) (local $p i32)
+  (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+  (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128)
+  (local.set $base (i32.add (i32.add (local.get $pc) (i32.mul (local.get $l0) (local.get $ldc))) (i32.shl (local.get $r0) (i32.const 2))))
+  (if (i32.eq (local.get $rb) (i32.const 4)) (then
+    (if (local.get $add) (then ${fast(true)}) (else ${fast(false)}))))
+  ;; The rest (fewer than 4 rows of sums, or the block's last 1 to 3 columns), element by element.
+  (block $done (loop $jl
+    (br_if $done (i32.ge_s (local.get $j) (local.get $lw)))
+${transpose}
 ${range(4).map(store).join('\n')}
     (local.set $j (i32.add (local.get $j) (i32.const 4)))
     (br $jl)))
