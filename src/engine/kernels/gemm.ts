@@ -88,6 +88,8 @@ export interface Backend {
   gemm: (args: GemmArgs) => void;
   /** Null: the JavaScript loops in elementwise.ts. */
   elementwise: ElementwiseKernels | null;
+  /** Products done so far by skipping exact zeros (paths that have such a shortcut; tests prove it was taken). */
+  zeroSkips?: () => number;
 }
 const kernels = new Map<KernelName, Backend>([['js', { gemm: sgemmJs, elementwise: null }]]);
 let active: KernelName | 'custom' = 'js';
@@ -102,7 +104,7 @@ function activate(name: KernelName, b: Backend): void {
 }
 
 function register(name: KernelName, k: Backend): void {
-  const b: Backend = { gemm: k.gemm, elementwise: k.elementwise };
+  const b: Backend = { gemm: k.gemm, elementwise: k.elementwise, zeroSkips: k.zeroSkips };
   kernels.set(name, b);
   // A kernel that became ready later (asynchronous compilation in a browser) replaces a slower automatic choice,
   // never a kernel the user picked.
@@ -170,6 +172,11 @@ export function activeKernel(): KernelName | 'custom' {
 /** The elementwise kernels of a path (null for 'js'; tests call each path directly). */
 export function elementwiseKernelsOf(name: KernelName): ElementwiseKernels | null | undefined {
   return kernels.get(name)?.elementwise;
+}
+
+/** How many products a path has done by skipping exact zeros (undefined: the path has no such shortcut). */
+export function zeroSkipsOf(name: KernelName): number | undefined {
+  return kernels.get(name)?.zeroSkips?.();
 }
 
 /** The raw kernel of a path (tests call each path directly). */

@@ -8,6 +8,7 @@
  */
 import type { GemmArgs } from './gemm.js';
 import { sgemmJs } from './js-gemm.js';
+import { zeroSkipper, type ZeroSkipExports } from './wasm-zero-skip.js';
 
 export type GemmFn = (args: GemmArgs) => void;
 
@@ -38,6 +39,8 @@ export interface ElementwiseKernels {
 export interface WasmKernels {
   gemm: GemmFn;
   elementwise: ElementwiseKernels;
+  /** Products done by skipping the zeros of a sparse operand (wasm-zero-skip.ts); tests use it. */
+  zeroSkips(): number;
 }
 
 /**
@@ -60,7 +63,7 @@ export const wasmApi = (): WasmApi | undefined => (globalThis as unknown as { We
 type Bin = (pa: number, pb: number, po: number, n: number) => void;
 type Sca = (pa: number, s: number, po: number, n: number) => void;
 
-interface GemmExports {
+interface GemmExports extends ZeroSkipExports {
   memory: WasmMemory;
   ew_add: Bin; ew_sub: Bin; ew_mul: Bin; ew_div: Bin;
   ews_add: Sca; ews_sub: Sca; ews_mul: Sca; ews_div: Sca;
@@ -204,6 +207,7 @@ function host(ex: GemmExports): WasmKernels {
     },
   };
 
+  const zeroSkip = zeroSkipper(ex, reserve, () => heap);
   const gemm = function sgemmWasm(args: GemmArgs): void {
     const { transA, transB, M, N, K, A, B, C } = args;
     const ao = args.aOffset ?? 0;
@@ -215,6 +219,7 @@ function host(ex: GemmExports): WasmKernels {
       if (!args.accumulate && !rounded) C.fill(0, co, co + M * N);
       return;
     }
+    if (zeroSkip.run(args)) return;
     const aLen = M * K;
     const bLen = K * N;
     const cLen = M * N;
@@ -255,5 +260,5 @@ function host(ex: GemmExports): WasmKernels {
     }
     C.set(heap.subarray(pc >> 2, (pc >> 2) + cLen), co);
   };
-  return { gemm, elementwise };
+  return { gemm, elementwise, zeroSkips: zeroSkip.count };
 }
