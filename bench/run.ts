@@ -91,9 +91,6 @@ if (existsSync(python)) {
   const gc = (globalThis as { gc?: () => void }).gc;
   const oursRun = (steps: number, kernel: kernels.KernelName) => {
     kernels.useKernel(kernel);
-    // Start from a collected heap: the garbage of the previous path's run is not this run's to pay for (PyTorch frees
-    // by reference counting as it goes). This run's own garbage is still collected inside its timing.
-    gc?.();
     const s = twoLayerSetup();
     const m = timeIt(() => {
       for (let i = 0; i < steps; i++) twoLayerStep(s);
@@ -114,6 +111,12 @@ if (existsSync(python)) {
     // One kernel per series: switching kernels between runs costs ours a re-optimisation of the ops that call them
     // (measured here: 1.08x PyTorch alternating native alone, 1.3-1.5x with a WebAssembly run in every round).
     const series = async (kernel: kernels.KernelName): Promise<Row[]> => {
+      // A series starts from a collected heap: the garbage of the previous path's runs is not its to pay for
+      // (PyTorch frees by reference counting as it goes). Its rounds then collect their own garbage as a program
+      // does, inside their timing. Not before every round: a forced full GC also discards V8's optimised code of
+      // the autograd core (its embedded objects die), so the next round recompiled it on a background thread
+      // (measured: 0.1-0.2 ms of extra CPU per step for the first ~500 steps; a job forces no GCs).
+      gc?.();
       oursRun(QUICK ? 5 : 100, kernel);
       const rows: Row[] = [];
       for (let r = 0; r < rounds; r++) {
