@@ -83,6 +83,25 @@ export class SqliteJobStore implements JobStore {
     migrate(this.db);
   }
 
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /**
+   * The prepared statement of this SQL text, made once: better-sqlite3 compiles the SQL at every `prepare`, which
+   * cost more than most of these queries (~7 ms of the main thread per job in `npm run bench:service`). Handed out
+   * in the default mode: a caller that plucks says so again (`.pluck()`), so a cached statement never carries one
+   * call site's mode into another's.
+   */
+  private stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (s === undefined) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    } else if (s.reader) {
+      s.pluck(false);
+    }
+    return s;
+  }
+
   /** For tests and diagnostics. */
   journalMode(): string {
     return String(this.db.pragma('journal_mode', { simple: true }));
@@ -94,8 +113,7 @@ export class SqliteJobStore implements JobStore {
         const existing = this.jobByKey(job.tenant, idempotencyKey);
         if (existing) return { job: existing, created: false };
       }
-      this.db
-        .prepare(
+      this.stmt(
           `INSERT INTO jobs (id, tenant, name, status, spec, epoch, epochs, last_loss, created_at, started_at,
              finished_at, updated_at, error, version, idempotency_key, details)
            VALUES (@id, @tenant, @name, @status, @spec, @epoch, @epochs, @lastLoss, @createdAt, @startedAt,
@@ -114,12 +132,12 @@ export class SqliteJobStore implements JobStore {
   }
 
   private jobById(id: string): JobRecord | null {
-    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+    const row = this.stmt('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
     return row ? rowToJob(row) : null;
   }
 
   private jobByKey(tenant: string, key: string): JobRecord | null {
-    const row = this.db.prepare('SELECT * FROM jobs WHERE tenant = ? AND idempotency_key = ?').get(tenant, key) as
+    const row = this.stmt('SELECT * FROM jobs WHERE tenant = ? AND idempotency_key = ?').get(tenant, key) as
       | JobRow
       | undefined;
     return row ? rowToJob(row) : null;
@@ -130,7 +148,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   async getJob(tenant: string, id: string): Promise<JobRecord | null> {
-    const row = this.db.prepare('SELECT * FROM jobs WHERE tenant = ? AND id = ?').get(tenant, id) as JobRow | undefined;
+    const row = this.stmt('SELECT * FROM jobs WHERE tenant = ? AND id = ?').get(tenant, id) as JobRow | undefined;
     return row ? rowToJob(row) : null;
   }
 
@@ -152,8 +170,7 @@ export class SqliteJobStore implements JobStore {
     if (query.status) where.push('status = @status');
     if (query.tag !== undefined) where.push(`EXISTS (SELECT 1 FROM json_each(spec, '$.tags') WHERE value = @tag)`);
     if (query.name !== undefined) where.push(`instr(lower(name), lower(@name)) > 0`);
-    const rows = this.db
-      .prepare(`SELECT * FROM jobs WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT @limit`)
+    const rows = this.stmt(`SELECT * FROM jobs WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT @limit`)
       .all({ tenant: query.tenant, before, status: query.status, tag: query.tag, name: query.name, limit: limit + 1 }) as JobRow[];
     const more = rows.length > limit;
     const page = more ? rows.slice(0, limit) : rows;
@@ -161,8 +178,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   async listUnfinishedJobs(): Promise<JobRecord[]> {
-    const rows = this.db
-      .prepare(`SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY seq ASC`)
+    const rows = this.stmt(`SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY seq ASC`)
       .all() as JobRow[];
     return rows.map(rowToJob);
   }
@@ -172,8 +188,7 @@ export class SqliteJobStore implements JobStore {
    * inside each write's transaction, so a write either lands under a valid claim or not at all.
    */
   private assertFence(fence: Fence): void {
-    const ok = this.db
-      .prepare(`SELECT 1 FROM jobs WHERE id = ? AND attempt = ? AND status = 'running' AND lease_expires_at > ?`)
+    const ok = this.stmt(`SELECT 1 FROM jobs WHERE id = ? AND attempt = ? AND status = 'running' AND lease_expires_at > ?`)
       .get(fence.jobId, fence.attempt, Date.now());
     if (!ok) throw new LeaseLostError(fence.jobId, fence.attempt);
   }
@@ -184,8 +199,7 @@ export class SqliteJobStore implements JobStore {
       const current = this.jobById(fence.jobId)!;
       const next: JobRecord = { ...current, ...patch, version: current.version + 1, updatedAt: new Date().toISOString() };
       const endsClaim = next.status !== 'running';
-      this.db
-        .prepare(
+      this.stmt(
           `UPDATE jobs SET status = @status, epoch = @epoch, last_loss = @lastLoss, started_at = @startedAt,
              finished_at = @finishedAt, updated_at = @updatedAt, error = @error, version = @version, details = @details,
              lease_owner = CASE WHEN @endsClaim THEN NULL ELSE lease_owner END,
@@ -207,7 +221,7 @@ export class SqliteJobStore implements JobStore {
         });
       // A finished job never resumes: its crash-recovery snapshot is dead weight.
       if (TERMINAL_STATUSES.includes(next.status)) {
-        this.db.prepare('DELETE FROM resume_states WHERE job_id = ?').run(fence.jobId);
+        this.stmt('DELETE FROM resume_states WHERE job_id = ?').run(fence.jobId);
         // At least once: the delivery commits with the status that it announces.
         this.insertWebhookDelivery(next, next.updatedAt);
       }
@@ -223,8 +237,7 @@ export class SqliteJobStore implements JobStore {
     return this.db
       .transaction(() => {
         const now = Date.now();
-        const row = this.db
-          .prepare(
+        const row = this.stmt(
             `SELECT j.id FROM jobs j
                LEFT JOIN (SELECT tenant, COUNT(*) AS n FROM jobs WHERE status = 'running' AND lease_expires_at > @now
                           GROUP BY tenant) r ON r.tenant = j.tenant
@@ -236,20 +249,18 @@ export class SqliteJobStore implements JobStore {
           .get({ now }) as { id: string } | undefined;
         if (!row) return null;
         const iso = new Date(now).toISOString();
-        this.db
-          .prepare(
+        this.stmt(
             `UPDATE jobs SET status = 'running', attempt = attempt + 1, lease_owner = ?, lease_expires_at = ?,
                started_at = COALESCE(started_at, ?), updated_at = ?, version = version + 1 WHERE id = ?`,
           )
           .run(owner, now + leaseMs, iso, iso, row.id);
         const job = this.jobById(row.id)!;
-        this.db
-          .prepare(
+        this.stmt(
             `INSERT INTO tenant_dispatch (tenant, served) VALUES (?, (SELECT COALESCE(MAX(served), 0) + 1 FROM tenant_dispatch))
              ON CONFLICT (tenant) DO UPDATE SET served = excluded.served`,
           )
           .run(job.tenant);
-        const attempt = (this.db.prepare('SELECT attempt FROM jobs WHERE id = ?').pluck().get(row.id) as number);
+        const attempt = (this.stmt('SELECT attempt FROM jobs WHERE id = ?').pluck().get(row.id) as number);
         return { job, fence: { jobId: row.id, attempt } };
       })
       .immediate();
@@ -257,23 +268,21 @@ export class SqliteJobStore implements JobStore {
 
   async renewLease(fence: Fence, leaseMs: number): Promise<LeaseState> {
     const now = Date.now();
-    const info = this.db
-      .prepare(
+    const info = this.stmt(
         `UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND attempt = ? AND status = 'running' AND lease_expires_at > ?`,
       )
       .run(now + leaseMs, fence.jobId, fence.attempt, now);
     if (info.changes === 0) return { held: false, cancelRequested: false };
-    const flag = this.db.prepare('SELECT cancel_requested FROM jobs WHERE id = ?').pluck().get(fence.jobId) as number;
+    const flag = this.stmt('SELECT cancel_requested FROM jobs WHERE id = ?').pluck().get(fence.jobId) as number;
     return { held: true, cancelRequested: flag === 1 };
   }
 
   async countQueued(): Promise<number> {
-    return this.db.prepare(`SELECT COUNT(*) FROM jobs WHERE status = 'queued'`).pluck().get() as number;
+    return this.stmt(`SELECT COUNT(*) FROM jobs WHERE status = 'queued'`).pluck().get() as number;
   }
 
   async listRunning(limit: number): Promise<JobRecord[]> {
-    const rows = this.db
-      .prepare(`SELECT * FROM jobs WHERE status = 'running' ORDER BY seq LIMIT ?`)
+    const rows = this.stmt(`SELECT * FROM jobs WHERE status = 'running' ORDER BY seq LIMIT ?`)
       .all(limit) as JobRow[];
     return rows.map(rowToJob);
   }
@@ -281,22 +290,21 @@ export class SqliteJobStore implements JobStore {
   async requestCancel(tenant: string, id: string, now: string): Promise<{ job: JobRecord; cancelledNow: boolean } | null> {
     return this.db
       .transaction(() => {
-        const job = this.db.prepare('SELECT * FROM jobs WHERE tenant = ? AND id = ?').get(tenant, id) as JobRow | undefined;
+        const job = this.stmt('SELECT * FROM jobs WHERE tenant = ? AND id = ?').get(tenant, id) as JobRow | undefined;
         if (!job) return null;
         if (job.status === 'queued') {
-          this.db
-            .prepare(
+          this.stmt(
               `UPDATE jobs SET status = 'cancelled', finished_at = ?, updated_at = ?, version = version + 1,
                  lease_owner = NULL, lease_expires_at = NULL WHERE id = ?`,
             )
             .run(now, now, id);
-          this.db.prepare('DELETE FROM resume_states WHERE job_id = ?').run(id);
+          this.stmt('DELETE FROM resume_states WHERE job_id = ?').run(id);
           const cancelled = this.jobById(id)!;
           this.insertWebhookDelivery(cancelled, now);
           return { job: cancelled, cancelledNow: true };
         }
         if (job.status === 'running') {
-          this.db.prepare('UPDATE jobs SET cancel_requested = 1 WHERE id = ?').run(id);
+          this.stmt('UPDATE jobs SET cancel_requested = 1 WHERE id = ?').run(id);
         }
         return { job: rowToJob(job), cancelledNow: false };
       })
@@ -308,8 +316,7 @@ export class SqliteJobStore implements JobStore {
    * is gone, so its lease is void and it is claimable at once instead of after the lease would have run out.
    */
   async expireAllLeases(): Promise<number> {
-    return this.db
-      .prepare(`UPDATE jobs SET lease_expires_at = NULL, lease_owner = NULL WHERE status = 'running'`)
+    return this.stmt(`UPDATE jobs SET lease_expires_at = NULL, lease_owner = NULL WHERE status = 'running'`)
       .run().changes;
   }
 
@@ -325,15 +332,13 @@ export class SqliteJobStore implements JobStore {
   }
 
   async getJobRows(jobId: string, part: RowsPart, offset = 0, limit?: number): Promise<{ total: number; rows: PackedRows } | null> {
-    const head = this.db
-      .prepare('SELECT rows, input_dim, output_dim FROM job_rows WHERE job_id = ? AND part = ?')
+    const head = this.stmt('SELECT rows, input_dim, output_dim FROM job_rows WHERE job_id = ? AND part = ?')
       .get(jobId, part) as { rows: number; input_dim: number; output_dim: number } | undefined;
     if (!head) return null;
     const from = Math.min(Math.max(0, offset), head.rows);
     const count = Math.min(head.rows - from, limit ?? head.rows);
     // substr on a BLOB counts bytes (1-based): only the rows asked for leave the database.
-    const slice = this.db
-      .prepare('SELECT substr(x, ?, ?) AS x, substr(y, ?, ?) AS y FROM job_rows WHERE job_id = ? AND part = ?')
+    const slice = this.stmt('SELECT substr(x, ?, ?) AS x, substr(y, ?, ?) AS y FROM job_rows WHERE job_id = ? AND part = ?')
       .get(from * head.input_dim * 8 + 1, count * head.input_dim * 8, from * head.output_dim * 8 + 1, count * head.output_dim * 8, jobId, part) as
       | { x: Buffer | null; y: Buffer | null }
       | undefined;
@@ -352,14 +357,14 @@ export class SqliteJobStore implements JobStore {
 
   async deleteJob(tenant: string, id: string): Promise<boolean> {
     return this.db.transaction(() => {
-      const info = this.db.prepare('DELETE FROM jobs WHERE tenant = ? AND id = ?').run(tenant, id);
+      const info = this.stmt('DELETE FROM jobs WHERE tenant = ? AND id = ?').run(tenant, id);
       if (info.changes === 0) return false;
       // Explicit rather than ON DELETE CASCADE so that databases created before foreign keys were enabled behave.
-      this.db.prepare('DELETE FROM job_rows WHERE job_id = ?').run(id);
-      this.db.prepare('DELETE FROM epochs WHERE job_id = ?').run(id);
-      this.db.prepare('DELETE FROM checkpoints WHERE job_id = ?').run(id);
-      this.db.prepare('DELETE FROM resume_states WHERE job_id = ?').run(id);
-      this.db.prepare('DELETE FROM webhook_deliveries WHERE job_id = ?').run(id);
+      this.stmt('DELETE FROM job_rows WHERE job_id = ?').run(id);
+      this.stmt('DELETE FROM epochs WHERE job_id = ?').run(id);
+      this.stmt('DELETE FROM checkpoints WHERE job_id = ?').run(id);
+      this.stmt('DELETE FROM resume_states WHERE job_id = ?').run(id);
+      this.stmt('DELETE FROM webhook_deliveries WHERE job_id = ?').run(id);
       return true;
     })();
   }
@@ -372,22 +377,20 @@ export class SqliteJobStore implements JobStore {
   async appendEpochs(fence: Fence, events: EpochEvent[]): Promise<void> {
     if (events.length === 0) return;
     checkFiniteLosses(events);
-    const insert = this.db.prepare(
+    const insert = this.stmt(
       'INSERT OR REPLACE INTO epochs (job_id, epoch, loss, val_loss, elapsed_ms) VALUES (?, ?, ?, ?, ?)',
     );
     const last = events[events.length - 1]!;
     this.db.transaction(() => {
       this.assertFence(fence);
       for (const e of events) insert.run(fence.jobId, e.epoch, e.loss, e.valLoss ?? null, e.elapsedMs);
-      this.db
-        .prepare('UPDATE jobs SET epoch = ?, last_loss = ?, updated_at = ?, version = version + 1 WHERE id = ?')
+      this.stmt('UPDATE jobs SET epoch = ?, last_loss = ?, updated_at = ?, version = version + 1 WHERE id = ?')
         .run(last.epoch, last.loss, new Date().toISOString(), fence.jobId);
     })();
   }
 
   async getEpochs(jobId: string, fromEpoch = 1, limit?: number): Promise<EpochEvent[]> {
-    const rows = this.db
-      .prepare('SELECT epoch, loss, val_loss, elapsed_ms FROM epochs WHERE job_id = ? AND epoch >= ? ORDER BY epoch LIMIT ?')
+    const rows = this.stmt('SELECT epoch, loss, val_loss, elapsed_ms FROM epochs WHERE job_id = ? AND epoch >= ? ORDER BY epoch LIMIT ?')
       .raw(true)
       .all(jobId, fromEpoch, limit ?? -1) as [number, number, number | null, number][];
     const out: EpochEvent[] = new Array(rows.length);
@@ -407,8 +410,7 @@ export class SqliteJobStore implements JobStore {
     const jobId = fence.jobId;
     this.db.transaction(() => {
       this.assertFence(fence);
-      this.db
-        .prepare(
+      this.stmt(
           `INSERT OR REPLACE INTO checkpoints (job_id, kind, epoch, created_at, bytes, data) VALUES (?, ?, ?, ?, ?, ?)`,
         )
         .run(jobId, info.kind, info.epoch, info.createdAt, safetensors.byteLength, asBuffer(safetensors));
@@ -417,8 +419,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   private writeResume(jobId: string, epoch: number, safetensors: Uint8Array, resumeState: Uint8Array): void {
-    this.db
-      .prepare(
+    this.stmt(
         `INSERT OR REPLACE INTO resume_states (job_id, epoch, created_at, safetensors, state) VALUES (?, ?, ?, ?, ?)`,
       )
       .run(jobId, epoch, new Date().toISOString(), asBuffer(safetensors), asBuffer(resumeState));
@@ -432,8 +433,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   async listCheckpoints(jobId: string): Promise<CheckpointInfo[]> {
-    const rows = this.db
-      .prepare(`SELECT kind, epoch, created_at, bytes FROM checkpoints WHERE job_id = ? ORDER BY epoch, kind DESC`)
+    const rows = this.stmt(`SELECT kind, epoch, created_at, bytes FROM checkpoints WHERE job_id = ? ORDER BY epoch, kind DESC`)
       .all(jobId) as { kind: 'final' | 'periodic'; epoch: number; created_at: string; bytes: number }[];
     return rows.map((r) => ({ kind: r.kind, epoch: r.epoch, createdAt: r.created_at, bytes: r.bytes }));
   }
@@ -447,22 +447,19 @@ export class SqliteJobStore implements JobStore {
     // read that one checkpoint's bytes.
     const row = (
       epoch === undefined
-        ? this.db
-            .prepare(
+        ? this.stmt(
               `SELECT kind, epoch, created_at, bytes FROM checkpoints WHERE job_id = ?
                ORDER BY CASE kind WHEN 'final' THEN 0 ELSE 1 END, epoch DESC LIMIT 1`,
             )
             .get(jobId)
-        : this.db
-            .prepare(
+        : this.stmt(
               `SELECT kind, epoch, created_at, bytes FROM checkpoints WHERE job_id = ? AND epoch = ?
                ORDER BY CASE kind WHEN 'final' THEN 0 ELSE 1 END LIMIT 1`,
             )
             .get(jobId, epoch)
     ) as Row | undefined;
     if (!row) return null;
-    const data = this.db
-      .prepare('SELECT data FROM checkpoints WHERE job_id = ? AND kind = ? AND epoch = ?')
+    const data = this.stmt('SELECT data FROM checkpoints WHERE job_id = ? AND kind = ? AND epoch = ?')
       .pluck()
       .get(jobId, row.kind, row.epoch) as Buffer;
     return {
@@ -474,7 +471,7 @@ export class SqliteJobStore implements JobStore {
   async getResumeState(
     jobId: string,
   ): Promise<{ epoch: number; safetensors: Uint8Array; resumeState: Uint8Array } | null> {
-    const row = this.db.prepare('SELECT epoch, safetensors, state FROM resume_states WHERE job_id = ?').get(jobId) as
+    const row = this.stmt('SELECT epoch, safetensors, state FROM resume_states WHERE job_id = ?').get(jobId) as
       | { epoch: number; safetensors: Buffer; state: Buffer }
       | undefined;
     if (!row) return null;
@@ -485,8 +482,7 @@ export class SqliteJobStore implements JobStore {
     const x = packMatrix(dataset.x, dataset.inputDim);
     const y = packMatrix(dataset.y, dataset.outputDim);
     const bytes = dataset.bytes > 0 ? dataset.bytes : x.byteLength + y.byteLength;
-    this.db
-      .prepare(
+    this.stmt(
         `INSERT INTO datasets (id, tenant, name, rows, input_dim, output_dim, columns, created_at, bytes, x, y)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -507,15 +503,14 @@ export class SqliteJobStore implements JobStore {
   }
 
   async getDataset(tenant: string, id: string): Promise<{ record: DatasetRecord; rows: PackedRows } | null> {
-    const row = this.db.prepare('SELECT * FROM datasets WHERE tenant = ? AND id = ?').get(tenant, id) as
+    const row = this.stmt('SELECT * FROM datasets WHERE tenant = ? AND id = ?').get(tenant, id) as
       | DatasetRow
       | undefined;
     return row ? datasetRows(row) : null;
   }
 
   async getDatasetRecord(tenant: string, id: string): Promise<DatasetRecord | null> {
-    const row = this.db
-      .prepare(
+    const row = this.stmt(
         `SELECT id, tenant, name, rows, input_dim, output_dim, columns, created_at, bytes
          FROM datasets WHERE tenant = ? AND id = ?`,
       )
@@ -524,11 +519,11 @@ export class SqliteJobStore implements JobStore {
   }
 
   async deleteDataset(tenant: string, id: string): Promise<boolean> {
-    return this.db.prepare('DELETE FROM datasets WHERE tenant = ? AND id = ?').run(tenant, id).changes > 0;
+    return this.stmt('DELETE FROM datasets WHERE tenant = ? AND id = ?').run(tenant, id).changes > 0;
   }
 
   async tenantUsage(tenant: string): Promise<{ bytes: number; queued: number; running: number }> {
-    const q = (sql: string): number => Number((this.db.prepare(sql).get(tenant) as { v: number | null }).v ?? 0);
+    const q = (sql: string): number => Number((this.stmt(sql).get(tenant) as { v: number | null }).v ?? 0);
     const jobBytes = q('SELECT SUM(LENGTH(spec) + 200) AS v FROM jobs WHERE tenant = ?');
     // A job has `epoch` history rows; 24 bytes a row is SQLite's approximate on-disk cost (three numbers and the
     // key). Summing the job rows instead of counting history rows keeps this cheap for quota checks per request.
@@ -552,8 +547,7 @@ export class SqliteJobStore implements JobStore {
   private insertWebhookDelivery(job: JobRecord, createdAt: string): void {
     const d = newWebhookDelivery(job, randomUUID(), createdAt);
     if (!d) return;
-    this.db
-      .prepare(
+    this.stmt(
         `INSERT INTO webhook_deliveries (id, job_id, tenant, url, event, payload, status, attempts, next_attempt_at, created_at)
          VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`,
       )
@@ -562,8 +556,7 @@ export class SqliteJobStore implements JobStore {
 
   async claimWebhookDeliveries(limit: number, leaseMs: number): Promise<WebhookDelivery[]> {
     const now = Date.now();
-    const rows = this.db
-      .prepare(
+    const rows = this.stmt(
         `UPDATE webhook_deliveries SET lease_until = @until, attempts = attempts + 1
          WHERE id IN (SELECT id FROM webhook_deliveries
                       WHERE status = 'pending' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until <= @now)
@@ -577,8 +570,7 @@ export class SqliteJobStore implements JobStore {
   async recordWebhookAttempt(id: string, attempt: number, outcome: WebhookAttemptOutcome): Promise<boolean> {
     const now = Date.now();
     const retry = !outcome.delivered && outcome.retryInMs !== undefined;
-    const info = this.db
-      .prepare(
+    const info = this.stmt(
         `UPDATE webhook_deliveries SET status = @status, last_status_code = @code, last_error = @error,
            delivered_at = @deliveredAt, next_attempt_at = @next, lease_until = NULL
          WHERE id = @id AND attempts = @attempt AND status = 'pending'`,
@@ -596,17 +588,15 @@ export class SqliteJobStore implements JobStore {
   }
 
   async listWebhookDeliveries(tenant: string, jobId: string): Promise<WebhookDelivery[]> {
-    const rows = this.db
-      .prepare(`SELECT ${WEBHOOK_COLS} FROM webhook_deliveries WHERE tenant = ? AND job_id = ? ORDER BY created_at, id`)
+    const rows = this.stmt(`SELECT ${WEBHOOK_COLS} FROM webhook_deliveries WHERE tenant = ? AND job_id = ? ORDER BY created_at, id`)
       .all(tenant, jobId) as WebhookDeliveryRow[];
     return rows.map(rowToDelivery);
   }
 
   async sharedSecret(name: string): Promise<Buffer> {
-    this.db
-      .prepare('INSERT OR IGNORE INTO shared_secrets (name, value, created_at) VALUES (?, ?, ?)')
+    this.stmt('INSERT OR IGNORE INTO shared_secrets (name, value, created_at) VALUES (?, ?, ?)')
       .run(name, randomBytes(32), new Date().toISOString());
-    return this.db.prepare('SELECT value FROM shared_secrets WHERE name = ?').pluck().get(name) as Buffer;
+    return this.stmt('SELECT value FROM shared_secrets WHERE name = ?').pluck().get(name) as Buffer;
   }
 
   async close(): Promise<void> {
