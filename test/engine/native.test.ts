@@ -23,6 +23,7 @@ import { nativeAddonPath, type NativeIsa, type NativeKernels } from '../../src/r
 import { loadFixture } from '../helpers/fixtures.js';
 import { prepareKernels } from '../../workers/kernels.js';
 import { rng } from '../helpers/rng.js';
+import { firstDifference } from '../helpers/bits.js';
 
 const reason = NATIVE.ok ? '' : NATIVE.reason;
 
@@ -81,17 +82,6 @@ function randomArray(n: number, next: () => number, specials: boolean): Float32A
     a[i] = specials && next() < 0.02 ? SPECIALS[Math.floor(next() * SPECIALS.length)] : (next() * 2 - 1) * 4;
   }
   return a;
-}
-
-/** Equal bits, except that any NaN equals any NaN (WebAssembly leaves NaN payloads unspecified). */
-function firstDifference(got: Float32Array, want: Float32Array): string | null {
-  const g = new Uint32Array(got.buffer, got.byteOffset, got.length);
-  const w = new Uint32Array(want.buffer, want.byteOffset, want.length);
-  for (let i = 0; i < got.length; i++) {
-    if (g[i] === w[i] || (Number.isNaN(got[i]) && Number.isNaN(want[i]))) continue;
-    return `element ${i}: ${got[i]} (0x${g[i].toString(16)}) vs expected ${want[i]} (0x${w[i].toString(16)})`;
-  }
-  return null;
 }
 
 const MODES = ['overwrite', 'accumulate', 'accumulateRounded'] as const;

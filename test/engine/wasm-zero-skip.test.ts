@@ -8,22 +8,12 @@ import { KERNELS } from '../helpers/kernels.js';
 import { gemmKernel, zeroSkipsOf, type GemmArgs, type KernelName } from '../../src/engine/kernels/gemm.js';
 import { sgemmJs } from '../../src/engine/kernels/js-gemm.js';
 import { rng } from '../helpers/rng.js';
+import { firstDifference } from '../helpers/bits.js';
 
 const MODES = ['overwrite', 'accumulate', 'accumulateRounded'] as const;
 type Mode = (typeof MODES)[number];
 const SHAPES: [number, number, number][] = [[1000, 100, 64], [100, 1000, 64], [37, 211, 99], [300, 9, 33], [8, 8, 1100], [97, 96, 8]];
 const WASM = KERNELS.filter((k): k is KernelName => k === 'simd' || k === 'relaxed');
-
-/** Equal bits, except that any NaN equals any NaN (WebAssembly leaves NaN payloads unspecified). */
-function firstDifference(got: Float32Array, want: Float32Array): string | null {
-  const g = new Uint32Array(got.buffer, got.byteOffset, got.length);
-  const w = new Uint32Array(want.buffer, want.byteOffset, want.length);
-  for (let i = 0; i < got.length; i++) {
-    if (g[i] === w[i] || (Number.isNaN(got[i]) && Number.isNaN(want[i]))) continue;
-    return `element ${i}: ${got[i]} (0x${g[i].toString(16)}) vs expected ${want[i]} (0x${w[i].toString(16)})`;
-  }
-  return null;
-}
 
 /**
  * gemm.h's contract for C = Aᵀ·B: from +0 (or C when accumulating), k = 0..K-1, acc = round32(acc + round32(a*b));
