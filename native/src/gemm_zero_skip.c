@@ -40,6 +40,13 @@ enum { LANES = 8, NVEC = 12, LW = LANES * NVEC, RB = 8 };
 
 /* Below this many multiply-adds the scans cost more than they can save. */
 #define MIN_WORK ((ptrdiff_t)1 << 16)
+/*
+ * The scratch grows with K (lists: 12 B per element of P; the packed block: 384 B per row of Q). A full-batch job
+ * with hundreds of thousands of rows would allocate hundreds of MB each step outside any heap limit, so longer
+ * products run dense: at most 2^14 rows (a 6 MiB block) and 2^20 elements of P (12 MiB of lists).
+ */
+#define MAX_K ((ptrdiff_t)1 << 14)
+#define MAX_P ((ptrdiff_t)1 << 20)
 
 static TGT __m256i lane_mask(ptrdiff_t rem) {
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -234,13 +241,15 @@ static TGT int skip_zeros(const float *P, const float *Q, ptrdiff_t K, ptrdiff_t
 
 TGT int sgemm_zero_skip(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, const float *B,
                         float *C, int mode) {
-  if (!transA || transB || mode == GEMM_ACCUMULATE || M == 0 || N == 0 || K == 0 || M * N * K < MIN_WORK) return 0;
+  if (!transA || transB || mode == GEMM_ACCUMULATE || M == 0 || N == 0 || K == 0 || M * N * K < MIN_WORK || K > MAX_K)
+    return 0;
   /* The smaller operand is the one a ReLU's gradient makes sparse in mm's and Linear's weight gradients. */
   const int pIsB = K * N <= K * M;
   const float *P = pIsB ? B : A;
   const float *Q = pIsB ? A : B;
   const ptrdiff_t R = pIsB ? N : M;
   const ptrdiff_t L = pIsB ? M : N;
+  if (K * R > MAX_P) return 0;
   /* Measured on Zen 3: at a quarter zeros this path costs what the dense one does; a ReLU gradient has about half. */
   if (count_zeros(P, K * R) * 3 < K * R) return 0;
   if (!all_finite(Q, K * L)) return 0;

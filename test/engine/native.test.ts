@@ -232,7 +232,7 @@ describe.skipIf(!NATIVE.ok)(`native kernels${reason ? ` (skipped: ${reason})` : 
         const before = nk.zeroSkips();
         let expectedSkips = 0;
         const bad: string[] = [];
-        let seed = 0;
+        let cases = 0;
         for (const [M, N, K] of shapes) {
           for (const mode of MODES) {
             for (const where of ['A', 'B'] as const) {
@@ -254,15 +254,26 @@ describe.skipIf(!NATIVE.ok)(`native kernels${reason ? ` (skipped: ${reason})` : 
                 const d = firstDifference(mine.C, theirs.C);
                 if (d) bad.push(`${M}x${N}x${K} ${mode} zeros in ${where} (${variant}): ${d}`);
                 if (isa !== 'scalar' && mode !== 'accumulate' && variant !== 'inf') expectedSkips++;
-                seed++;
+                cases++;
               }
             }
           }
         }
+        // A long product (a full batch of more than 2^14 rows) runs dense: its scratch would grow with K.
+        {
+          const M = 8, N = 4, K = 20000;
+          const args: GemmArgs = { transA: true, transB: false, M, N, K, A: dense(M * K, false), B: sparse(K * N, 0.6, false), C: new Float32Array(M * N) };
+          const mine = { ...args, C: args.C.slice() };
+          const theirs = { ...args, C: args.C.slice() };
+          nk.nativeGemm(mine);
+          gemmKernel('simd')!(theirs);
+          const d = firstDifference(mine.C, theirs.C);
+          if (d) bad.push(`${M}x${N}x${K} (long): ${d}`);
+        }
         expect(bad.slice(0, 3)).toEqual([]);
-        // Declined where it must be: accumulate (C may start at -0), a non-finite factor opposite a zero.
+        // Declined where it must be: accumulate (C may start at -0), a non-finite factor opposite a zero, a long K.
         expect(nk.zeroSkips() - before).toBe(expectedSkips);
-        expect(seed).toBe(shapes.length * MODES.length * 3);
+        expect(cases).toBe(shapes.length * MODES.length * 3);
       });
 
       it('keeps -0 and NaN/Inf semantics: +0 start, 0*Inf is NaN, -0 + -0 stays -0 when accumulating', () => {

@@ -144,6 +144,8 @@ describe('WebAssembly Aᵀ·B skipping exact zeros', () => {
       check(quarter, 'a quarter zeros');
       // Under 2^16 multiply-adds.
       check(operands(63, 32, 32, 'accumulateRounded', 'plain', next, false), '63x32x32');
+      // A long product (a full batch of more than 2^14 rows): its scratch would grow with K, so it runs dense.
+      check(operands(8, 4, 20000, 'overwrite', 'plain', next, false), '8x4x20000');
       // Not Aᵀ·B: A·B with the same sparse operand runs dense.
       const ab = operands(200, 100, 64, 'overwrite', 'plain', next, false);
       const skips = zeroSkipsOf(name)!;

@@ -20,6 +20,12 @@ export interface ZeroSkipExports {
 
 /** Below this many multiply-adds the scans cost more than they can save (as the native addon). */
 const MIN_WORK = 1 << 16;
+/**
+ * The scratch grows with K (the lists, the packed strip), and wasm memory never shrinks: a full-batch job with
+ * hundreds of thousands of rows runs dense, as on the native addon (at most 2^14 rows, 2^20 elements of P).
+ */
+export const ZERO_SKIP_MAX_K = 1 << 14;
+const MAX_P = 1 << 20;
 const PAD = 16;
 const align = (n: number) => (n + 15) & ~15;
 
@@ -34,12 +40,13 @@ export function zeroSkipper(ex: ZeroSkipExports, reserve: (bytes: number) => boo
   let taken = 0;
   function run(args: GemmArgs): boolean {
     const { transA, transB, M, N, K, A, B, C } = args;
-    if (!transA || transB || args.accumulate || M * N * K < MIN_WORK) return false;
+    if (!transA || transB || args.accumulate || M * N * K < MIN_WORK || K > ZERO_SKIP_MAX_K) return false;
     // The smaller operand is the one a ReLU's gradient makes sparse in mm's and Linear's weight gradients.
     const pIsB = N <= M;
     const R = pIsB ? N : M;
     const L = pIsB ? M : N;
     const pLen = K * R;
+    if (pLen > MAX_P) return false;
     const qLen = K * L;
     const cLen = M * N;
     const pp = PAD;
