@@ -7,6 +7,8 @@ import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { runInNewContext } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -258,6 +260,30 @@ describe('webhook deliveries', () => {
     for (const d of timedOut) expect(d).toMatchObject({ status: 'pending', attempts: 1, lastStatusCode: null, lastError: 'timed out after 4000 ms without an answer' });
     expect(rx.maxOpen).toBe(2);
     expect(rx.received.filter((r) => r.path === '/hang')).toHaveLength(3);
+  });
+
+  test('the attempt timeout fires even when full garbage collections run during the attempt', async () => {
+    // An AbortSignal.timeout inside AbortSignal.any can be collected before it fires (nodejs/node#57736); the attempt
+    // then hung for as long as the receiver did (CI saw it under load). Collect every 20 ms while the attempt hangs.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const rx = await receiver(() => null);
+    closers.push(rx.close);
+    const rt = await runtime({ allowPrivate: true, timeoutMs: 600, backoffMs: [60_000] });
+    closers.push(rt.close);
+    const collector = setInterval(gc, 20);
+    closers.push(async () => clearInterval(collector));
+    const id = (await request(rt.app.server).post('/v1/jobs').send(spec(rx.url('/hang')))).body.id as string;
+    const [d] = await until(
+      'the attempt timed out',
+      async () => {
+        const items = await deliveries(rt.app, id);
+        return items[0]?.lastError ? items : null;
+      },
+      15_000,
+    );
+    expect(d).toMatchObject({ status: 'pending', attempts: 1, lastError: 'timed out after 600 ms without an answer' });
+    await until('the hung connection closed by the timeout', () => rx.open === 0, 5_000);
   });
 
   test('a reset connection is a failed attempt (retried); stopping the node interrupts a hanging attempt, due again at once', async () => {

@@ -202,7 +202,15 @@ export class WebhookDispatcher {
 
   /** POSTs the body; resolves with the status code once the answer's headers arrive (its body is discarded). */
   private post(url: URL, delivery: WebhookDelivery, signature: string, shutdown: AbortSignal): Promise<number> {
-    const signal = AbortSignal.any([AbortSignal.timeout(this.timeoutMs), shutdown]);
+    // One controller, aborted by our own timer or by shutdown. Not AbortSignal.any([AbortSignal.timeout(ms), …]):
+    // Node may collect that timeout signal before it fires (nodejs/node#57736), and the attempt then hangs for as
+    // long as the receiver does. The timer and the listener live exactly as long as the attempt.
+    const abort = new AbortController();
+    const onShutdown = () => abort.abort(shutdown.reason);
+    const timer = setTimeout(() => abort.abort(new DOMException(`timed out after ${this.timeoutMs} ms`, 'TimeoutError')), this.timeoutMs);
+    if (shutdown.aborted) onShutdown();
+    else shutdown.addEventListener('abort', onShutdown, { once: true });
+    const signal = abort.signal;
     const body = Buffer.from(delivery.payload, 'utf8');
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise<number>((resolve, reject) => {
@@ -229,6 +237,9 @@ export class WebhookDispatcher {
       // `on`, not `once`: a second 'error' (an abort after a reset) without a listener would crash the process.
       req.on('error', reject);
       req.end(body);
+    }).finally(() => {
+      clearTimeout(timer);
+      shutdown.removeEventListener('abort', onShutdown);
     });
   }
 }
