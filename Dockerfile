@@ -43,5 +43,6 @@ EXPOSE 8080
 # No curl in the slim image: Node's fetch asks /healthz (liveness; /readyz is for load balancers).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# Not `npm start`: no rebuild check in the image, and signals reach Node directly (SIGTERM drains).
-CMD ["node", "dist/src/service/main.js"]
+# Not `npm start`: no rebuild check in the image, and signals reach Node directly (SIGTERM drains). The V8 flags are
+# npm start's (src/service/node-flags.ts says why).
+CMD ["node", "--single-threaded-gc", "dist/src/service/main.js"]

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { SERVER_NODE_FLAGS } from '../src/service/node-flags.js';
 
 const DATABASE_URL = process.env.DATABASE_URL;
 if (!DATABASE_URL) {
@@ -34,7 +35,7 @@ interface Node {
 }
 
 function startNode(role: string, env: Record<string, string> = {}): Promise<Node> {
-  const proc = spawn(process.execPath, [MAIN], {
+  const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, MAIN], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '',

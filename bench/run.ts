@@ -16,6 +16,7 @@ import { Piscina } from 'piscina';
 import { enableRelaxedSimd } from '../src/runtime/relaxed-simd.js';
 import { registerNativeKernels } from '../src/runtime/native-kernels.js';
 import { kernels } from '../src/engine/index.js';
+import { SERVER_NODE_FLAGS } from '../src/service/node-flags.js';
 import { linearRegression, smallOpsSetup, smallOpsStep, twoLayerSetup, twoLayerStep } from './programs.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -298,10 +299,17 @@ for (const [name, M, N, K, transA] of gemmShapes) {
 }
 
 // ---- 4b. The service around the engine: one job's latency, a burst of 20 (bench/service.ts) --------------------------
+// In a process of their own, started as the server is (SERVER_NODE_FLAGS): V8's flags are per process, and the
+// engine cases above run on plain `node`, as a user's program does.
 if (process.env.BENCH_SERVICE !== '0') {
-  kernels.useKernel(defaultKernel as kernels.KernelName);
-  const { serviceCases } = await import('./service.js');
-  await serviceCases({ quick: QUICK, emit }).catch((e: unknown) => emit({ case: 'service', error: String(e) }));
+  const serviceRun = fileURLToPath(new URL('./service-run.js', import.meta.url));
+  const child = spawn(process.execPath, ['--expose-gc', ...SERVER_NODE_FLAGS, serviceRun], { stdio: ['ignore', 'pipe', 'inherit'] });
+  for await (const line of createInterface({ input: child.stdout })) {
+    const c = (JSON.parse(line) as { case?: string }).case;
+    if (c !== 'environment' && c !== 'end') console.log(line);
+  }
+  const code = await new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
+  if (code !== 0) emit({ case: 'service', error: `bench/service-run.js exited with ${code}` });
 }
 
 // ---- 5. Memory: 10,000 steps in a fresh process ----------------------------------------------------------------------

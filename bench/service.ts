@@ -42,6 +42,8 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const round = (x: number, d = 3) => +x.toFixed(d);
+/** The V8 flags this process runs with (npm run bench:service passes the server's, src/service/node-flags.ts). */
+const nodeFlags = () => process.execArgv.filter((f) => f !== '--expose-gc');
 
 interface JobTiming {
   /** Client clock (performance.now()): POST sent, final status message received. */
@@ -205,6 +207,7 @@ export async function serviceCases({ quick, emit, workers = 2 }: ServiceBenchOpt
     const latency = median(latencies);
     emit({
       case: 'service_job_latency',
+      nodeFlags: nodeFlags(),
       job: `tutorial two-layer, ${epochs} epochs, POST -> final stream status`,
       workers,
       runs: latencyRuns,
@@ -259,6 +262,7 @@ export async function serviceCases({ quick, emit, workers = 2 }: ServiceBenchOpt
     const rate = median(rates);
     emit({
       case: 'service_burst',
+      nodeFlags: nodeFlags(),
       jobs: burstJobs,
       workers,
       runs: burstRuns,

@@ -1,10 +1,11 @@
 /**
- * A real server process (`node dist/src/service/main.js`) for crash and shutdown tests: temp DATA_DIR, an
+ * A real server process (`node --single-threaded-gc dist/src/service/main.js`, see src/service/node-flags.ts) for crash and shutdown tests: temp DATA_DIR, an
  * ephemeral port read back from the start-up log line, JSON logs collected, and helpers to call it.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { SERVER_NODE_FLAGS } from '../../src/service/node-flags.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(ROOT, 'dist/src/service/main.js');
@@ -52,7 +53,8 @@ export interface ChildServer {
 /** Starts the server; resolves once it listens, rejects (with its stderr) if it exits first. */
 export function startServer(env: Record<string, string>): Promise<ChildServer> {
   ensureBuilt();
-  const proc = spawn(process.execPath, [MAIN], {
+  // Started as npm start and the image start it (the same V8 flags), so the process tests cover what ships.
+  const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, MAIN], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
