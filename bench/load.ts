@@ -13,6 +13,7 @@
  * LOAD_NODE_ARGS (flags for the server process), RATE_LIMIT_PER_MINUTE (default: high enough not to refuse).
  */
 import { spawn } from 'node:child_process';
+import { SERVER_NODE_FLAGS } from '../src/service/node-flags.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -109,7 +110,8 @@ const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const dataDir = mkdtempSync(join(os.tmpdir(), 'gradloom-load-'));
 // LOAD_NODE_ARGS: extra flags for the server process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
-const nodeArgs = (process.env.LOAD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+// The server's own V8 flags (src/service/node-flags.ts) unless LOAD_SERVER_FLAGS=0; LOAD_NODE_ARGS adds more.
+const nodeArgs = [...(process.env.LOAD_SERVER_FLAGS === '0' ? [] : SERVER_NODE_FLAGS), ...(process.env.LOAD_NODE_ARGS ?? '').split(' ').filter(Boolean)];
 const server = spawn(process.execPath, [...nodeArgs, join(root, 'dist/src/service/main.js')], {
   cwd: root,
   env: {

@@ -12,6 +12,8 @@ import type { StreamHub, StreamSubscriber } from './hub.js';
 import type { EpochEvent, JobRecord, JobStore, StreamMessage } from './types.js';
 import { TERMINAL_STATUSES } from './types.js';
 
+type EpochMessage = Extract<StreamMessage, { type: 'epoch' }>;
+
 /** Epochs read and sent per step of a replay. */
 const REPLAY_PAGE = 500;
 /**
@@ -20,6 +22,15 @@ const REPLAY_PAGE = 500;
  * history each (bench/replay-storm.ts: 100 streams of a 100,000-epoch job peaked at ~2 GiB RSS before this).
  */
 const REPLAY_DRAIN_BYTES = 128 * 1024;
+/**
+ * Full history pages stay shared for this long (at most REPLAY_CACHE_PAGES of them): a crowd of subscribers replaying
+ * one job then reads each page from the store once and the stream route encodes each message once, instead of once
+ * per subscriber (bench/load.ts: 200 subscribers on a live tutorial job spent most of the api node's event loop
+ * replaying it). A stored epoch never changes (a resumed job re-does epochs to the same bits), so the only staleness
+ * is a deleted job's pages, which nobody can subscribe to any more.
+ */
+const REPLAY_CACHE_MS = 5_000;
+const REPLAY_CACHE_PAGES = 64;
 /** A transport that makes no progress for this long is left to the hub's slow-consumer policy (bounded backlog). */
 const REPLAY_STALL_MS = 30_000;
 
@@ -70,6 +81,8 @@ interface Watched {
 export class StreamFeed {
   private readonly watched = new Map<string, Watched>();
   private readonly unsubscribe: (() => void)[];
+  /** `${jobId}:${from}` → a full page of history (or its read in flight), oldest first. */
+  private readonly pages = new Map<string, { at: number; page: Promise<EpochMessage[]> }>();
 
   constructor(
     private readonly store: JobStore,
@@ -102,24 +115,49 @@ export class StreamFeed {
     try {
       // The history in pages, yielding between them: a long job's replay must not hold the event loop.
       let from = 1;
-      let history = await this.store.getEpochs(id, from, REPLAY_PAGE);
+      let history = await this.historyPage(id, from);
       while (history.length === REPLAY_PAGE && !sub.closed) {
-        this.hub.replay(sub, history.map(epochMessage));
+        this.hub.replay(sub, history);
         from = history[history.length - 1]!.epoch + 1;
         await replayDrained(subscriber, () => sub.closed);
-        history = await this.store.getEpochs(id, from, REPLAY_PAGE);
+        history = await this.historyPage(id, from);
       }
       const latest = await this.store.getJob(tenant, id);
       const final = !latest ? statusMessage({ ...job, status: 'cancelled' }) : TERMINAL_STATUSES.includes(latest.status) ? statusMessage(latest) : null;
       if (latest) w.job = latest;
       const lastReplayed = history.at(-1)?.epoch ?? from - 1;
       w.sent = Math.max(w.sent, lastReplayed);
-      this.hub.completeReplay(sub, history.map(epochMessage), final);
+      this.hub.completeReplay(sub, history, final);
     } catch (err) {
       detach();
       throw err;
     }
     return detach;
+  }
+
+  /** Up to REPLAY_PAGE epochs from `from`; a full page is shared with other replays for REPLAY_CACHE_MS. */
+  private historyPage(id: string, from: number): Promise<EpochMessage[]> {
+    const key = `${id}:${from}`;
+    const now = Date.now();
+    const cached = this.pages.get(key);
+    if (cached && now - cached.at < REPLAY_CACHE_MS) return cached.page;
+    const page = this.store.getEpochs(id, from, REPLAY_PAGE).then((events) => events.map(epochMessage));
+    this.pages.delete(key);
+    this.pages.set(key, { at: now, page });
+    for (const [k, v] of this.pages) {
+      if (this.pages.size <= REPLAY_CACHE_PAGES && now - v.at < REPLAY_CACHE_MS) break;
+      this.pages.delete(k);
+    }
+    // Only full pages are history that will not grow; a short page (the live edge) or a failed read is not kept.
+    page.then(
+      (p) => {
+        if (p.length < REPLAY_PAGE && this.pages.get(key)?.page === page) this.pages.delete(key);
+      },
+      () => {
+        if (this.pages.get(key)?.page === page) this.pages.delete(key);
+      },
+    );
+    return page;
   }
 
   /** Jobs with subscribers here, and their last known record (for closing streams at shutdown). */

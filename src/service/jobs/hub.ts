@@ -135,16 +135,27 @@ export class StreamHub {
     if (sub.pending) {
       sub.pending.push(m);
       // A replay is a few store reads; bound the buffer anyway (keep the newest) so a stuck replay cannot grow it.
-      if (sub.pending.length > this.maxBacklog * 4) {
-        const idx = sub.pending.findIndex((x) => x.type === 'epoch');
-        if (idx >= 0) {
-          sub.pending.splice(idx, 1);
-          sub.dropped++;
-        }
-      }
+      if (sub.pending.length > this.maxBacklog * 4) this.trimPending(sub, sub.pending);
       return;
     }
     this.deliverNow(sub, m);
+  }
+
+  /**
+   * Drops the oldest waiting epochs down to half the bound, in one pass: a splice per message made every live epoch
+   * cost a copy of the whole buffer for each subscriber still replaying, and with 200 of them on a fast job that
+   * was the whole event loop (bench/load.ts answered no HTTP request).
+   */
+  private trimPending(sub: Subscription, pending: StreamMessage[]): void {
+    let excess = pending.length - this.maxBacklog * 2;
+    const kept: StreamMessage[] = [];
+    for (const m of pending) {
+      if (excess > 0 && m.type === 'epoch') {
+        excess--;
+        sub.dropped++;
+      } else kept.push(m);
+    }
+    sub.pending = kept;
   }
 
   private deliverNow(sub: Subscription, m: StreamMessage): void {

@@ -25,6 +25,21 @@ function toWire(message: StreamMessage): StreamMessage | { type: 'epoch'; epoch:
   return message;
 }
 
+/**
+ * A message's frame payload, encoded once however many subscribers it goes to: the hub hands every subscriber of a job
+ * the same message objects, and with hundreds of subscribers the per-socket JSON.stringify and UTF-8 copy were a
+ * large share of the fan-out (bench/load.ts).
+ */
+const wireBytes = new WeakMap<StreamMessage, Buffer>();
+function encode(message: StreamMessage): Buffer {
+  let bytes = wireBytes.get(message);
+  if (bytes === undefined) {
+    bytes = Buffer.from(JSON.stringify(toWire(message)), 'utf8');
+    wireBytes.set(message, bytes);
+  }
+  return bytes;
+}
+
 export const streamRoutes: FastifyPluginAsyncZod = async (app) => {
   const { manager } = app.gradloom;
 
@@ -89,7 +104,7 @@ export const streamRoutes: FastifyPluginAsyncZod = async (app) => {
               tcp.cork();
               process.nextTick(uncork);
             }
-            socket.send(JSON.stringify(toWire(message)));
+            socket.send(encode(message), { binary: false });
             return true;
           },
           close() {
