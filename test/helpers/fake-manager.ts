@@ -82,14 +82,20 @@ export class FakeJobManager implements JobManager {
     return this.opts.store.deleteJob(tenant, id);
   }
 
-  async subscribe(tenant: string, id: string, subscriber: Subscriber) {
+  async subscribe(tenant: string, id: string, target: Subscriber, fromEpoch = 1) {
     const job = await this.get(tenant, id);
     if (!job) return null;
+    // Nothing before fromEpoch, live or replayed (the contract of JobManager.subscribe).
+    const subscriber: Subscriber = {
+      send: (m) => (m.type === 'epoch' && m.epoch < fromEpoch ? true : target.send(m)),
+      close: () => target.close(),
+      bufferedAmount: () => target.bufferedAmount(),
+    };
     const set = this.subscribers.get(id) ?? new Set();
     this.subscribers.set(id, set);
     set.add(subscriber);
     // Live messages published while replaying would be duplicates or out of order; replay and attach atomically.
-    for (const e of await this.opts.store.getEpochs(id)) subscriber.send({ type: 'epoch', epoch: e.epoch, loss: e.loss });
+    for (const e of await this.opts.store.getEpochs(id, fromEpoch)) subscriber.send({ type: 'epoch', epoch: e.epoch, loss: e.loss });
     const now = await this.get(tenant, id);
     if (now && TERMINAL_STATUSES.includes(now.status)) {
       subscriber.send(statusMessage(now));

@@ -113,5 +113,16 @@ describe('stream fan-out', () => {
     expect(reads.map(([from]) => from).filter((f) => f < 1501).sort((a, b) => a - b)).toEqual([1, 501, 1001]);
     expect(reads.filter(([from]) => from === 1501).length).toBeGreaterThanOrEqual(1);
     for (let k = 0; k < 1500; k += 97) expect(rs.every((r) => r.messages[k] === rs[0]!.messages[k])).toBe(true);
+
+    // A reconnecting client (?from=k) costs only what it asks for: nothing before epoch k is read or sent.
+    reads.length = 0;
+    const tail = recorder();
+    await feed.subscribe('t', 'job-1', tail.subscriber, 1201);
+    expect(tail.messages.filter((m) => m.type === 'epoch').map((m) => (m as { epoch: number }).epoch)).toEqual(Array.from({ length: 400 }, (_, i) => 1201 + i));
+    expect(tail.messages.at(-1)).toMatchObject({ type: 'status', status: 'succeeded' });
+    expect(Math.min(...reads.map(([from]) => from))).toBe(1201);
+    const past = recorder();
+    await feed.subscribe('t', 'job-1', past.subscriber, 5000);
+    expect(past.messages).toEqual([expect.objectContaining({ type: 'status', status: 'succeeded', epoch: 1600 })]);
   });
 });

@@ -102,10 +102,11 @@ export class StreamFeed {
    * Attach first, read the history second: every epoch is in the history read or arrives live (or both; the hub
    * drops duplicates by epoch number). Returns the unsubscribe function, or null when the job does not exist.
    */
-  async subscribe(tenant: string, id: string, subscriber: StreamSubscriber): Promise<(() => void) | null> {
+  async subscribe(tenant: string, id: string, subscriber: StreamSubscriber, fromEpoch = 1): Promise<(() => void) | null> {
     const job = await this.store.getJob(tenant, id);
     if (!job) return null;
-    const sub = this.hub.attach(id, subscriber);
+    // Nothing before fromEpoch is read or sent (a reconnecting client asks only for what it has not seen).
+    const sub = this.hub.attach(id, subscriber, fromEpoch - 1);
     const w = this.watched.get(id) ?? { tenant, job, sent: 0, chain: Promise.resolve(), busy: 0 };
     this.watched.set(id, w);
     const detach = (): void => {
@@ -114,7 +115,7 @@ export class StreamFeed {
     };
     try {
       // The history in pages, yielding between them: a long job's replay must not hold the event loop.
-      let from = 1;
+      let from = Math.max(1, fromEpoch);
       let history = await this.historyPage(id, from);
       while (history.length === REPLAY_PAGE && !sub.closed) {
         this.hub.replay(sub, history);
@@ -125,7 +126,9 @@ export class StreamFeed {
       const latest = await this.store.getJob(tenant, id);
       const final = !latest ? statusMessage({ ...job, status: 'cancelled' }) : TERMINAL_STATUSES.includes(latest.status) ? statusMessage(latest) : null;
       if (latest) w.job = latest;
-      const lastReplayed = history.at(-1)?.epoch ?? from - 1;
+      // Only what was read counts as sent: a replay that started past the job's last epoch read nothing.
+      const start = Math.max(1, fromEpoch);
+      const lastReplayed = history.at(-1)?.epoch ?? (from > start ? from - 1 : 0);
       w.sent = Math.max(w.sent, lastReplayed);
       this.hub.completeReplay(sub, history, final);
     } catch (err) {

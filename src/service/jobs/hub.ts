@@ -63,9 +63,10 @@ export class StreamHub {
     this.pollMs = opts.pollMs ?? 50;
   }
 
-  /** Step 1 of subscribing: from now on live messages are buffered for this subscriber. */
-  attach(jobId: string, subscriber: StreamSubscriber): Subscription {
+  /** Step 1 of subscribing: from now on live messages after epoch `seenThrough` are buffered for this subscriber. */
+  attach(jobId: string, subscriber: StreamSubscriber, seenThrough = 0): Subscription {
     const sub = new Subscription(jobId, subscriber);
+    sub.lastEpoch = Math.max(0, seenThrough);
     let set = this.byJob.get(jobId);
     if (!set) this.byJob.set(jobId, (set = new Set()));
     set.add(sub);

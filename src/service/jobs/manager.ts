@@ -213,7 +213,7 @@ export function createJobManager(options: JobManagerOptions): JobRuntime {
     rows: (tenant, id, part, offset, limit) => service.rows(tenant, id, part, offset, limit),
     cancel: (tenant, id) => service.cancel(tenant, id),
     delete: (tenant, id) => service.delete(tenant, id),
-    subscribe: (tenant, id, subscriber) => service.subscribe(tenant, id, subscriber),
+    subscribe: (tenant, id, subscriber, fromEpoch) => service.subscribe(tenant, id, subscriber, fromEpoch),
     predict: (tenant, id, x) => service.predict(tenant, id, x),
     start,
     stop(opts = {}) {

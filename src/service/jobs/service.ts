@@ -257,8 +257,9 @@ export class JobService {
     tenant: string,
     id: string,
     subscriber: { send(message: StreamMessage): boolean; close(): void; bufferedAmount(): number },
+    fromEpoch = 1,
   ): Promise<(() => void) | null> {
-    return this.opts.feed.subscribe(tenant, id, subscriber);
+    return this.opts.feed.subscribe(tenant, id, subscriber, fromEpoch);
   }
 
   async predict(tenant: string, id: string, x: number[][]): Promise<number[][]> {

@@ -314,14 +314,15 @@ export interface JobManager {
   cancel(tenant: string, id: string): Promise<JobRecord | null>;
   delete(tenant: string, id: string): Promise<boolean>;
   /**
-   * Replay of every epoch so far, then live messages, then one final status message, then `onClose`. A subscriber
-   * that falls more than the configured buffer behind gets a 'dropped' message (see README: slow consumers).
-   * Returns the unsubscribe function, or null when the job does not exist for this tenant.
+   * Replay of every epoch so far from `fromEpoch` (1 when absent), then live messages, then one final status message,
+   * then `onClose`. A subscriber that falls more than the configured buffer behind gets a 'dropped' message (see
+   * README: slow consumers). Returns the unsubscribe function, or null when the job does not exist for this tenant.
    */
   subscribe(
     tenant: string,
     id: string,
     subscriber: { send(message: StreamMessage): boolean; close(): void; bufferedAmount(): number },
+    fromEpoch?: number,
   ): Promise<(() => void) | null>;
   predict(tenant: string, id: string, x: number[][]): Promise<number[][]>;
   /** Start dispatching (resuming interrupted jobs); stop drains within the deadline. */

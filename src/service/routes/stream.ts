@@ -98,7 +98,6 @@ export const streamRoutes: FastifyPluginAsyncZod = async (app) => {
         .subscribe(request.tenant, id, {
           send(message) {
             if (socket.readyState !== WebSocket.OPEN) return false;
-            if (message.type === 'epoch' && message.epoch < from) return true;
             if (!corked && tcp) {
               corked = true;
               tcp.cork();
@@ -111,7 +110,7 @@ export const streamRoutes: FastifyPluginAsyncZod = async (app) => {
             if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) socket.close(1000, 'stream complete');
           },
           bufferedAmount: () => socket.bufferedAmount,
-        })
+        }, from)
         .then((stop) => {
           if (stop === null) {
             socket.close(STREAM_CLOSE_NOT_FOUND, `job ${id} not found`);
