@@ -39,6 +39,11 @@ export class Subscription {
   pending: StreamMessage[] | null = [];
   backlog: EpochMessage[] = [];
   dropped = 0;
+  /**
+   * Epochs trimmed from `pending`, as [first, last] runs: at the end of the replay only those after the last epoch
+   * the history delivered count as dropped (the others arrived with the history).
+   */
+  trimmed: Array<[number, number]> = [];
   /** Highest epoch sent, queued or dropped: anything at or below it is a duplicate. */
   lastEpoch = 0;
   finished = false;
@@ -85,6 +90,8 @@ export class StreamHub {
   completeReplay(sub: Subscription, history: EpochMessage[], final: StatusMessage | null): void {
     if (sub.closed) return;
     this.replay(sub, history);
+    for (const [first, last] of sub.trimmed) sub.dropped += Math.max(0, last - Math.max(first, sub.lastEpoch + 1) + 1);
+    sub.trimmed = [];
     const pending = sub.pending ?? [];
     sub.pending = null;
     for (const m of pending) this.deliverNow(sub, m);
@@ -153,7 +160,9 @@ export class StreamHub {
     for (const m of pending) {
       if (excess > 0 && m.type === 'epoch') {
         excess--;
-        sub.dropped++;
+        const run = sub.trimmed.at(-1);
+        if (run && run[1] + 1 === m.epoch) run[1] = m.epoch;
+        else sub.trimmed.push([m.epoch, m.epoch]);
       } else kept.push(m);
     }
     sub.pending = kept;
