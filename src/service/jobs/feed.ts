@@ -115,7 +115,8 @@ export class StreamFeed {
     };
     try {
       // The history in pages, yielding between them: a long job's replay must not hold the event loop.
-      let from = Math.max(1, fromEpoch);
+      const start = Math.max(1, fromEpoch);
+      let from = start;
       let history = await this.historyPage(id, from);
       while (history.length === REPLAY_PAGE && !sub.closed) {
         this.hub.replay(sub, history);
@@ -127,7 +128,6 @@ export class StreamFeed {
       const final = !latest ? statusMessage({ ...job, status: 'cancelled' }) : TERMINAL_STATUSES.includes(latest.status) ? statusMessage(latest) : null;
       if (latest) w.job = latest;
       // Only what was read counts as sent: a replay that started past the job's last epoch read nothing.
-      const start = Math.max(1, fromEpoch);
       const lastReplayed = history.at(-1)?.epoch ?? (from > start ? from - 1 : 0);
       w.sent = Math.max(w.sent, lastReplayed);
       this.hub.completeReplay(sub, history, final);
