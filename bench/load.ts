@@ -10,10 +10,10 @@
  * before, right after, and after a few seconds of rest.
  *
  * Environment: LOAD_DURATION_S, LOAD_SUBSCRIBERS, LOAD_CONNECTIONS (per autocannon instance, default 8),
- * LOAD_NODE_ARGS (flags for the server process), RATE_LIMIT_PER_MINUTE (default: high enough not to refuse).
+ * LOAD_NODE_ARGS (more flags for the server process, which always gets src/service/node-flags.ts's unless
+ * LOAD_SERVER_FLAGS=0), RATE_LIMIT_PER_MINUTE (default: high enough not to refuse).
  */
 import { spawn } from 'node:child_process';
-import { SERVER_NODE_FLAGS } from '../src/service/node-flags.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import autocannon, { type Result } from 'autocannon';
 import WebSocket from 'ws';
+import { SERVER_NODE_FLAGS } from '../src/service/node-flags.js';
 
 interface WsStats {
   opened: number;

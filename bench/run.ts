@@ -305,7 +305,13 @@ if (process.env.BENCH_SERVICE !== '0') {
   const serviceRun = fileURLToPath(new URL('./service-run.js', import.meta.url));
   const child = spawn(process.execPath, ['--expose-gc', ...SERVER_NODE_FLAGS, serviceRun], { stdio: ['ignore', 'pipe', 'inherit'] });
   for await (const line of createInterface({ input: child.stdout })) {
-    const c = (JSON.parse(line) as { case?: string }).case;
+    // Its environment and end lines repeat this run's; anything that is not a JSON case line passes through as is.
+    let c: string | undefined;
+    try {
+      c = (JSON.parse(line) as { case?: string }).case;
+    } catch {
+      c = undefined;
+    }
     if (c !== 'environment' && c !== 'end') console.log(line);
   }
   const code = await new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
